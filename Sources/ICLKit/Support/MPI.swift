@@ -1,0 +1,145 @@
+import CMPI
+import Foundation
+
+/// A failed MPI call: the function's name and MPI's own error string.
+public struct MPIError: Error, CustomStringConvertible {
+    public let function: String
+    public let message: String
+    public var description: String { "MPI \(function) failed: \(message)" }
+}
+
+/// A rank in a communicator.
+public struct Rank: Hashable, Comparable, CustomStringConvertible {
+    public let value: Int32
+    public init(_ value: Int32) { self.value = value }
+    public static let coordinator = Rank(0)
+    public static func < (a: Rank, b: Rank) -> Bool { a.value < b.value }
+    public var description: String { "rank \(value)" }
+}
+
+/// A message tag. Receives always name the tag they expect.
+public struct Tag: Hashable {
+    public let value: Int32
+    public init(_ value: Int32) { self.value = value }
+}
+
+/// The one error path for MPI.
+enum MPICall {
+    static func check(_ function: String, _ code: Int32) throws {
+        guard code != MPI_SUCCESS else { return }
+        var buffer = [CChar](repeating: 0, count: Int(shim_MPI_MAX_ERROR_STRING()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &buffer, &length)
+        throw MPIError(function: function, message: String(cString: buffer))
+    }
+}
+
+/// MPI for this process: initialised once, finalised at exit.
+public enum MPI {
+    /// Initialises MPI (a singleton job when not started by `mpirun`) and
+    /// returns the world communicator with errors returned, not aborting.
+    public static func initialize() throws -> MPIComm {
+        var flag: Int32 = 0
+        MPI_Initialized(&flag)
+        if flag == 0 { try MPICall.check("MPI_Init", MPI_Init(nil, nil)) }
+        let world = MPIComm(handle: shim_MPI_COMM_WORLD())
+        try MPICall.check("MPI_Comm_set_errhandler",
+                          MPI_Comm_set_errhandler(world.handle, shim_MPI_ERRORS_RETURN()))
+        return world
+    }
+
+    public static func finalize() {
+        var initialized: Int32 = 0, finalized: Int32 = 0
+        MPI_Initialized(&initialized)
+        MPI_Finalized(&finalized)
+        if initialized != 0 && finalized == 0 { MPI_Finalize() }
+    }
+
+    public static var processorName: String {
+        var buffer = [CChar](repeating: 0, count: Int(shim_MPI_MAX_PROCESSOR_NAME()) + 1)
+        var length: Int32 = 0
+        MPI_Get_processor_name(&buffer, &length)
+        return String(cString: buffer)
+    }
+
+    /// True when this process was started by an MPI launcher.
+    public static var launchedByMPIRun: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil
+    }
+}
+
+/// A communicator.
+public final class MPIComm {
+    let handle: MPI_Comm
+    init(handle: MPI_Comm) { self.handle = handle }
+
+    public var rank: Rank {
+        var r: Int32 = 0
+        MPI_Comm_rank(handle, &r)
+        return Rank(r)
+    }
+
+    public var size: Int {
+        var s: Int32 = 0
+        MPI_Comm_size(handle, &s)
+        return Int(s)
+    }
+
+    public func barrier() throws { try MPICall.check("MPI_Barrier", MPI_Barrier(handle)) }
+
+    /// Ends every rank of the job with `code`. Used once, at the top level.
+    public func abort(_ code: Int32) -> Never {
+        MPI_Abort(handle, code)
+        exit(code)
+    }
+
+    /// Sends bytes to `rank` with `tag`.
+    public func send(_ bytes: [UInt8], to rank: Rank, tag: Tag) throws {
+        try bytes.withUnsafeBufferPointer { buffer in
+            try MPICall.check("MPI_Send", MPI_Send(buffer.baseAddress, Int32(buffer.count), shim_MPI_BYTE(),
+                                                  rank.value, tag.value, handle))
+        }
+    }
+
+    /// Receives one message with `tag` from `rank` (or any rank). Waits by
+    /// polling `MPI_Iprobe` with short sleeps, so a waiting rank does not burn
+    /// a core the way OpenMPI's blocking receive does.
+    public func receive(from rank: Rank? = nil, tag: Tag, pollInterval: TimeInterval = 0.002) throws -> (bytes: [UInt8], source: Rank) {
+        var status = MPI_Status()
+        var flag: Int32 = 0
+        let source = rank?.value ?? shim_MPI_ANY_SOURCE()
+        while true {
+            try MPICall.check("MPI_Iprobe", MPI_Iprobe(source, tag.value, handle, &flag, &status))
+            if flag != 0 { break }
+            usleep(UInt32(pollInterval * 1_000_000))
+        }
+        var count: Int32 = 0
+        try MPICall.check("MPI_Get_count", MPI_Get_count(&status, shim_MPI_BYTE(), &count))
+        var bytes = [UInt8](repeating: 0, count: Int(count))
+        let from = status.MPI_SOURCE
+        try bytes.withUnsafeMutableBufferPointer { buffer in
+            try MPICall.check("MPI_Recv", MPI_Recv(buffer.baseAddress, count, shim_MPI_BYTE(), from, tag.value,
+                                                  handle, shim_MPI_STATUS_IGNORE()))
+        }
+        return (bytes, Rank(from))
+    }
+
+    /// Sends bytes from `root` to every rank; returns them on every rank.
+    public func broadcast(_ bytes: [UInt8], root: Rank = .coordinator) throws -> [UInt8] {
+        var count = Int64(bytes.count)
+        try MPICall.check("MPI_Bcast", MPI_Bcast(&count, 1, shim_MPI_INT64(), root.value, handle))
+        var data = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count))
+        try data.withUnsafeMutableBufferPointer { buffer in
+            try MPICall.check("MPI_Bcast", MPI_Bcast(buffer.baseAddress, Int32(count), shim_MPI_BYTE(), root.value, handle))
+        }
+        return data
+    }
+
+    /// The maximum of `value` over all ranks.
+    public func allMax(_ value: Int64) throws -> Int64 {
+        var input = value, output: Int64 = 0
+        try MPICall.check("MPI_Allreduce", MPI_Allreduce(&input, &output, 1, shim_MPI_INT64(), shim_MPI_MAX(), handle))
+        return output
+    }
+}

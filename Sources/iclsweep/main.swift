@@ -1,0 +1,2 @@
+import ICLKit
+print("placeholder")
