@@ -42,13 +42,13 @@ enum H5 {
 }
 
 /// Element types that map to an HDF5 native type.
-protocol H5Element { static var h5Type: hid_t { get } ; init() }
-extension Float: H5Element { static var h5Type: hid_t { shim_H5T_NATIVE_FLOAT() } }
-extension Double: H5Element { static var h5Type: hid_t { shim_H5T_NATIVE_DOUBLE() } }
-extension Int32: H5Element { static var h5Type: hid_t { shim_H5T_NATIVE_INT32() } }
-extension Int64: H5Element { static var h5Type: hid_t { shim_H5T_NATIVE_INT64() } }
-extension UInt64: H5Element { static var h5Type: hid_t { shim_H5T_NATIVE_UINT64() } }
-extension UInt8: H5Element { static var h5Type: hid_t { shim_H5T_NATIVE_UINT8() } }
+public protocol H5Element { static var h5Type: hid_t { get } ; init() }
+extension Float: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_FLOAT() } }
+extension Double: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_DOUBLE() } }
+extension Int32: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_INT32() } }
+extension Int64: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_INT64() } }
+extension UInt64: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_UINT64() } }
+extension UInt8: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_UINT8() } }
 
 /// An open HDF5 identifier, closed with the matching `H5?close` when released.
 final class H5Handle {
@@ -212,7 +212,7 @@ final class H5Dataset {
 
     func write<T: H5Element>(_ values: [T]) throws {
         try values.withUnsafeBufferPointer { buffer in
-            try H5.check("H5Dwrite(\(name))",
+            _ = try H5.check("H5Dwrite(\(name))",
                          H5Dwrite(id, T.h5Type, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, buffer.baseAddress))
         }
     }
@@ -221,7 +221,7 @@ final class H5Dataset {
         let count = try shape.reduce(1, *)
         var values = [T](repeating: T(), count: count)
         try values.withUnsafeMutableBufferPointer { buffer in
-            try H5.check("H5Dread(\(name))",
+            _ = try H5.check("H5Dread(\(name))",
                          H5Dread(id, T.h5Type, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, buffer.baseAddress))
         }
         return values
