@@ -32,6 +32,15 @@ final class Adam<T: ModelScalar> {
         let invBc1 = 1 / bc1
         let invBc2 = T(1 / (1 - pow(s.beta2, Double(step))))
         let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
+        if T.self == Float.self {
+            func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self)
+            }
+            Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: params.storage.count,
+                         b1: Float(b1), b2: Float(b2), a1: Float(a1), a2: Float(a2), lr: Float(lr),
+                         invBc1: Float(invBc1), invBc2: Float(invBc2), eps: Float(eps))
+            return
+        }
         for i in 0..<params.storage.count {
             let gi = g[i]
             let mi = b1 * mp[i] + a1 * gi

@@ -173,6 +173,12 @@ enum Layers {
     ) {
         for b in 0..<B {
             let z = logits + b * C, p = probs + b * C
+            if T.self == Float.self {
+                let (m, sum) = Kernels.softmaxRow(UnsafeRawPointer(z).assumingMemoryBound(to: Float.self),
+                                                  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self), count: C)
+                losses[b] = T(Double.log(Double(sum))) + T(m) - z[Int(targets[b])]
+                continue
+            }
             var m = -T.greatestFiniteMagnitude
             for i in 0..<C { m = max(m, z[i]) }
             var sum: T = 0

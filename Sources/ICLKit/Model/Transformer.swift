@@ -50,8 +50,10 @@ final class Workspace<T: ModelScalar> {
 }
 
 /// Where a step spends its time, for the benchmark.
-struct StepTimes {
-    var matmul = 0.0, softmax = 0.0, attention = 0.0, other = 0.0
+public struct StepTimes {
+    public var matmul = 0.0, softmax = 0.0, attention = 0.0, other = 0.0
+    public init() {}
+    public var total: Double { matmul + softmax + attention + other }
 }
 
 /// The paper's attention-only transformer: forward and backward of one batch.

@@ -1,2 +1,0 @@
-import ICLKit
-print("placeholder")

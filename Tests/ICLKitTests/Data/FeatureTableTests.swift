@@ -1,0 +1,53 @@
+import XCTest
+@testable import ICLKit
+
+final class FeatureTableTests: XCTestCase {
+    func testSyntheticIsDeterministicAndNested() {
+        let spec = SyntheticData(classes: 10, exemplars: 6, dim: 8, noise: 0.2, seed: 4)
+        let big = spec.table(classes: 10, exemplars: 6)
+        let again = spec.table(classes: 10, exemplars: 6)
+        XCTAssertEqual(big.values, again.values)
+        let small = spec.table(classes: 3, exemplars: 2)
+        for c in 0..<3 { for e in 0..<2 { for i in 0..<8 {
+            XCTAssertEqual(small.values[small.row(class: c, exemplar: e) * 8 + i], big.values[big.row(class: c, exemplar: e) * 8 + i])
+        } } }
+        let other = SyntheticData(classes: 10, exemplars: 6, dim: 8, noise: 0.2, seed: 5).table(classes: 10, exemplars: 6)
+        XCTAssertNotEqual(big.values, other.values)
+    }
+
+    func testSyntheticClassesAreClusters() {
+        // Within-class distances are much smaller than between-class ones at low noise.
+        let t = SyntheticData(classes: 4, exemplars: 5, dim: 64, noise: 0.1, seed: 1).table(classes: 4, exemplars: 5)
+        func dist(_ a: Int, _ b: Int) -> Float {
+            (0..<64).map { let d = t.values[a * 64 + $0] - t.values[b * 64 + $0]; return d * d }.reduce(0, +)
+        }
+        XCTAssertLessThan(dist(0, 1) * 10, dist(0, 5))
+    }
+
+    func testFeatureFileReadsCornerAndRejectsBadInput() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ft-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("feat.h5").path
+        let values = (0..<(4 * 3 * 2)).map { Float($0) }
+        do {
+            let f = try H5File.create(path)
+            try f.write("resnet18/224/feat", values, shape: [4, 3, 2])
+            try f.write("flat", values, shape: [24])
+            try f.write("ints", values.map { Int32($0) }, shape: [4, 3, 2])
+        }
+        let table = try FeatureFile(path: path, dataset: "resnet18/224/feat").table(classes: 2, exemplars: 2)
+        XCTAssertEqual(table.values, [0, 1, 2, 3, 6, 7, 8, 9])
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "no error" } catch { return "\(error)" }
+        }
+        XCTAssert(message { _ = try FeatureFile(path: dir.path + "/missing.h5", dataset: "x").shape() }.contains("cannot open"))
+        XCTAssert(message { _ = try FeatureFile(path: path, dataset: "nope").shape() }.contains("no dataset 'nope'"))
+        XCTAssert(message { _ = try FeatureFile(path: path, dataset: "flat").shape() }.contains("rank 1"))
+        XCTAssert(message { _ = try FeatureFile(path: path, dataset: "ints").shape() }.contains("not floating point"))
+        XCTAssert(message { _ = try FeatureFile(path: path, dataset: "resnet18/224/feat").table(classes: 5, exemplars: 1) }
+            .contains("asked for 5 classes"))
+        XCTAssert(message { _ = try FeatureFile(path: path, dataset: "resnet18/224/feat").table(classes: 1, exemplars: 4) }
+            .contains("asked for 4 exemplars"))
+    }
+}

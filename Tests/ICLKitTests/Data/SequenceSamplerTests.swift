@@ -1,0 +1,120 @@
+import XCTest
+@testable import ICLKit
+
+/// The defining property of every data variant and evaluator, on many sequences.
+final class SequenceSamplerTests: XCTestCase {
+    let K = 12, E = 4, n = 2
+    var sampler: SequenceSampler { SequenceSampler(classes: K, exemplars: E, tableExemplars: E, pairs: n, relabelSet: 3) }
+
+    /// Draws `count` sequences of `kind` and hands each one's parts to `check`.
+    func forEach(_ kind: SequenceKind, count: Int = 4000,
+                 _ check: (_ ctxClasses: [Int], _ ctxRows: [Int], _ labels: [Int], _ queryClass: Int, _ queryRow: Int, _ target: Int) -> Void) {
+        var batch = Batch(size: count, pairs: n)
+        var rng = RNG(seed: 42)
+        sampler.fill(&batch, kind: kind, rng: &rng)
+        for b in 0..<count {
+            let rows = (0..<n).map { batch.row(b, $0) }
+            check(rows.map { $0 / E }, rows, (0..<n).map { batch.label(b, $0) },
+                  batch.row(b, n) / E, batch.row(b, n), Int(batch.targets[b]))
+        }
+    }
+
+    func testBursty() {
+        var partnerFirst = 0, sameExemplar = 0
+        forEach(.train(.bursty)) { classes, rows, labels, q, qRow, target in
+            XCTAssertEqual(classes.filter { $0 == q }.count, 1, "one exemplar of the query class")
+            XCTAssertEqual(Set(classes).count, n, "distractor differs from the query class")
+            XCTAssertEqual(labels, classes, "each exemplar carries its own class label")
+            XCTAssertEqual(target, q)
+            if classes[0] == q { partnerFirst += 1 }
+            if rows[classes.firstIndex(of: q)!] == qRow { sameExemplar += 1 }
+        }
+        XCTAssert((1700...2300).contains(partnerFirst), "random order: \(partnerFirst) of 4000 first")
+        XCTAssert((700...1300).contains(sameExemplar), "exemplars drawn independently: \(sameExemplar) of 4000 coincide (1/E expected)")
+    }
+
+    func testMatched() {
+        forEach(.train(.matched)) { classes, rows, labels, q, qRow, target in
+            XCTAssertEqual(classes.filter { $0 == q }.count, 1)
+            XCTAssertEqual(rows[classes.firstIndex(of: q)!], qRow, "the partner is the query exemplar itself")
+            XCTAssertEqual(labels, classes)
+            XCTAssertEqual(target, q)
+        }
+    }
+
+    func testICLOnlyRelabelsPerSequence() {
+        var seen = Set<[Int]>()
+        forEach(.train(.iclOnly)) { classes, _, labels, q, _, target in
+            XCTAssertEqual(classes.filter { $0 == q }.count, 1)
+            XCTAssert(labels.allSatisfy { (0..<3).contains($0) }, "labels come from the relabel set")
+            XCTAssertEqual(Set(labels).count, n, "distinct labels in context")
+            XCTAssertEqual(target, labels[classes.firstIndex(of: q)!], "target is the partner's fresh label")
+            seen.insert(labels)
+        }
+        XCTAssertEqual(seen.count, 6, "every ordered pair of the 3-label set occurs")
+    }
+
+    func testCIWLOnlyAndCIWLEvaluator() {
+        for kind in [SequenceKind.train(.ciwlOnly), .eval(.ciwl)] {
+            forEach(kind) { classes, _, labels, q, _, target in
+                XCTAssertFalse(classes.contains(q), "no exemplar of the query class")
+                XCTAssertEqual(Set(classes).count, n, "context classes distinct")
+                XCTAssertEqual(labels.filter { $0 == q }.count, 1, "the query label appears exactly once")
+                let i = labels.firstIndex(of: q)!
+                XCTAssertNotEqual(classes[i], q, "attached to an exemplar of another class")
+                for j in 0..<n where j != i { XCTAssertEqual(labels[j], classes[j]) }
+                XCTAssertEqual(target, q)
+            }
+        }
+    }
+
+    func testICLEvaluator() {
+        forEach(.eval(.icl)) { classes, _, labels, q, _, target in
+            XCTAssertEqual(classes.filter { $0 == q }.count, 1)
+            XCTAssertEqual(labels.sorted(), Array(0..<n), "context relabelled to {0, 1}")
+            XCTAssertEqual(target, labels[classes.firstIndex(of: q)!], "query keeps its partner's new label")
+        }
+    }
+
+    func testIWLEvaluator() {
+        forEach(.eval(.iwl)) { classes, _, labels, q, _, target in
+            XCTAssertFalse(classes.contains(q), "no exemplar of the query class")
+            XCTAssertFalse(labels.contains(q), "no copy of its label")
+            XCTAssertEqual(Set(classes).count, n)
+            XCTAssertEqual(labels, classes)
+            XCTAssertEqual(target, q)
+        }
+    }
+
+    func testFlipEvaluator() {
+        forEach(.eval(.flip)) { classes, _, labels, q, _, target in
+            let partner = classes.firstIndex(of: q)!
+            let other = 1 - partner
+            XCTAssertEqual(labels[partner], classes[other], "the partner carries the distractor's label")
+            XCTAssertEqual(labels[other], classes[partner], "labels swapped")
+            XCTAssertEqual(target, labels[partner])
+            XCTAssertNotEqual(target, q, "target differs from the query's own label")
+        }
+    }
+
+    func testEvaluatorRestrictsToFirstClassesAndExemplars() {
+        let small = SequenceSampler(classes: 5, exemplars: 2, tableExemplars: E, pairs: n, relabelSet: 3)
+        var batch = Batch(size: 2000, pairs: n)
+        var rng = RNG(seed: 1)
+        small.fill(&batch, kind: .eval(.iwl), rng: &rng)
+        for r in batch.rows.map(Int.init) {
+            XCTAssertLessThan(r / E, 5)
+            XCTAssertLessThan(r % E, 2)
+        }
+    }
+
+    func testSameSeedSameSequences() {
+        var a = Batch(size: 100, pairs: n), b = Batch(size: 100, pairs: n)
+        var r1 = RNG(seed: 7), r2 = RNG(seed: 7)
+        sampler.fill(&a, kind: .train(.bursty), rng: &r1)
+        sampler.fill(&b, kind: .train(.bursty), rng: &r2)
+        XCTAssertEqual(a.rows, b.rows)
+        XCTAssertEqual(a.labels, b.labels)
+        XCTAssertEqual(r1, r2)
+    }
+}
