@@ -92,14 +92,10 @@ struct Train: ParsableCommand {
         }
         print("train: \(config.variant.rawValue), \(config.classes) classes x \(config.exemplars) exemplars, seed \(config.seed), "
               + "\(Format.count(trainer.parameterCount)) parameters, \(Format.count(config.sequences)) sequences")
-        if let trace {
-            let recorder = try TraceRecorder(path: trace)
-            try trainer.step(trace: recorder)
-            try recorder.finish()
-            print("trace of step \(trainer.sequencesDone / config.batch) written to \(trace)")
-        }
+        let recorder = try trace.map { try TraceRecorder(path: $0) }
         let outcome = try trainer.run(
             checkpoint: checkpointURL,
+            trace: recorder,
             shouldStop: { StopSignal.requested },
             onEval: { print(Format.evaluation($0)) },
             onProgress: { p in
@@ -108,6 +104,10 @@ struct Train: ParsableCommand {
             },
             progressEvery: progressEvery)
         fflush(nil)
+        if let recorder, let trace {
+            try recorder.finish()
+            print("trace of one training step written to \(trace)")
+        }
         if case .stopped(let at) = outcome {
             print("stopped by \(StopSignal.signalName) at \(Format.count(at)) sequences; "
                   + (checkpoint.map { "checkpoint \($0); rerun with --resume" } ?? "no --checkpoint, progress not kept"))

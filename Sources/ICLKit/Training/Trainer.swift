@@ -108,9 +108,10 @@ public final class Trainer {
 
     /// Trains to `config.sequences`, evaluating at every eval point and
     /// checkpointing every `checkpointInterval` sequences when `checkpoint`
-    /// is given. Checks `shouldStop` at every step boundary; on a stop it
+    /// is given. With `trace`, records the first step it takes. Checks `shouldStop` at every step boundary; on a stop it
     /// writes a checkpoint and returns `.stopped`.
     public func run(checkpoint: URL? = nil,
+                    trace: TraceRecorder? = nil,
                     shouldStop: () -> Bool = { false },
                     onEval: (EvalRecord) -> Void = { _ in },
                     onProgress: (Progress) -> Void = { _ in },
@@ -132,7 +133,7 @@ public final class Trainer {
                 if let checkpoint { try saveCheckpoint(to: checkpoint) }
                 return .stopped(atSequences: sequencesDone)
             }
-            let loss = try step()
+            let loss = try step(trace: sequencesDone == startSequences ? trace : nil)
             evaluateIfDue()
             if let checkpoint, config.checkpointInterval > 0, sequencesDone % config.checkpointInterval == 0,
                sequencesDone < config.sequences {

@@ -1,0 +1,188 @@
+import XCTest
+@testable import ICLKit
+
+final class TrainerTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("trainer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// A tiny learnable configuration: 8 well-separated classes in 16 dimensions.
+    func tinyConfig(variant: Variant = .bursty, sequences: Int = 4096, lr: Double = 3e-3) -> RunConfig {
+        var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 4, dim: 16, noise: 0.1, seed: 2)),
+                          classes: 8, exemplars: 4, variant: variant, seed: 11, sequences: sequences, evalInterval: 1024)
+        c.batch = 16; c.evalSequences = 200; c.width = 16; c.heads = 2
+        c.adam = AdamSettings(learningRate: lr)
+        return c
+    }
+
+    func makeTrainer(_ c: RunConfig) throws -> Trainer {
+        try Trainer(config: c, table: try c.data.table(classes: c.classes, exemplars: c.exemplars))
+    }
+
+    func testLossFallsOnALearnableTask() throws {
+        let t = try makeTrainer(tinyConfig())
+        var first = 0.0, last = 0.0
+        for s in 0..<256 {
+            let loss = try t.step()
+            if s < 16 { first += loss / 16 }
+            if s >= 240 { last += loss / 16 }
+        }
+        print("tiny task: mean loss of the first 16 steps \(first), of the last 16 \(last)")
+        XCTAssertGreaterThan(first, 1.5, "starts near log(8) = 2.08")
+        XCTAssertLessThan(last, first * 0.5, "loss falls by more than half")
+        let record = t.evaluate()
+        XCTAssertGreaterThan(record.headline(.train), 0.6, "train-distribution accuracy well above chance 1/8")
+    }
+
+    func testSameSeedsGiveBitwiseIdenticalRuns() throws {
+        let a = try makeTrainer(tinyConfig(sequences: 2048)), b = try makeTrainer(tinyConfig(sequences: 2048))
+        XCTAssertEqual(try a.run(), .finished)
+        XCTAssertEqual(try b.run(), .finished)
+        XCTAssertEqual(a.params.storage.array, b.params.storage.array)
+        XCTAssertEqual(a.history.bitPatterns, b.history.bitPatterns)
+        var other = tinyConfig(sequences: 2048)
+        other.seed = 12
+        let c = try makeTrainer(other)
+        _ = try c.run()
+        XCTAssertNotEqual(a.params.storage.array, c.params.storage.array, "a different seed trains differently")
+    }
+
+    func testEvaluationPointsAndHistory() throws {
+        var c = tinyConfig(sequences: 2560)
+        c.evalInterval = 1024
+        let t = try makeTrainer(c)
+        _ = try t.run()
+        XCTAssertEqual(t.history.records.map(\.sequences), [0, 1024, 2048, 2560])
+        XCTAssert(t.history.records[0].trainLoss.isNaN)
+        for r in t.history.records { XCTAssert(r.accuracy.allSatisfy { (0...1).contains($0) }) }
+    }
+
+    func testICLOnlyRunsHaveNoClassLabelEvaluators() throws {
+        let t = try makeTrainer(tinyConfig(variant: .iclOnly, sequences: 512))
+        XCTAssertEqual(t.config.model.outputs, 2)
+        let r = t.evaluate()
+        XCTAssertFalse(r.accuracy[0].isNaN)  // train
+        XCTAssertFalse(r.accuracy[1].isNaN)  // icl
+        XCTAssert(r.accuracy[2...].allSatisfy(\.isNaN), "iwl, ciwl, flip use true labels the model cannot output")
+    }
+
+    /// A run stopped and resumed from its checkpoint ends bitwise identical to
+    /// one never interrupted.
+    func testResumeFromCheckpointIsBitwiseIdentical() throws {
+        var c = tinyConfig(sequences: 3072)
+        c.checkpointInterval = 512
+        let straight = try makeTrainer(c)
+        _ = try straight.run()
+
+        let ckpt = dir.appendingPathComponent("run.ckpt.h5")
+        let first = try makeTrainer(c)
+        var steps = 0
+        let outcome = try first.run(checkpoint: ckpt, shouldStop: { steps += 1; return steps > 77 })
+        XCTAssertEqual(outcome, .stopped(atSequences: 77 * 16))
+
+        let resumed = try makeTrainer(c)
+        try resumed.loadCheckpoint(from: ckpt)
+        XCTAssertEqual(resumed.sequencesDone, 77 * 16)
+        XCTAssertEqual(try resumed.run(checkpoint: ckpt), .finished)
+        XCTAssertEqual(resumed.params.storage.array, straight.params.storage.array)
+        XCTAssertEqual(resumed.adam.m.storage.array, straight.adam.m.storage.array)
+        XCTAssertEqual(resumed.history.bitPatterns, straight.history.bitPatterns)
+    }
+
+    func testCorruptOrForeignCheckpointIsRefused() throws {
+        let c = tinyConfig(sequences: 512)
+        let t = try makeTrainer(c)
+        _ = try t.step()
+        let ckpt = dir.appendingPathComponent("c.h5")
+        try t.saveCheckpoint(to: ckpt)
+        func loadError(_ config: RunConfig, _ url: URL) -> String {
+            do { try makeTrainer(config).loadCheckpoint(from: url); return "loaded" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(loadError(c, ckpt), "loaded")
+
+        // Cut short.
+        let truncated = dir.appendingPathComponent("t.h5")
+        let bytes = try Data(contentsOf: ckpt)
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        XCTAssert(loadError(c, truncated).contains("unusable"), loadError(c, truncated))
+
+        // One parameter byte flipped in the middle of the file's raw data.
+        let flipped = dir.appendingPathComponent("f.h5")
+        var altered = bytes
+        let params = t.params.values(.unembedWeight)
+        let needle = params.withUnsafeBytes { Data($0.prefix(16)) }
+        let at = altered.range(of: needle)!.lowerBound + 4
+        altered[at] ^= 0x40
+        try altered.write(to: flipped)
+        XCTAssert(loadError(c, flipped).contains("checksum mismatch"), loadError(c, flipped))
+
+        // Another run's checkpoint.
+        var other = c
+        other.seed = 99
+        XCTAssert(loadError(other, ckpt).contains("fields differ: seed"), loadError(other, ckpt))
+    }
+
+    func testNaNLossStopsTheRunNamingTheStep() throws {
+        let t = try makeTrainer(tinyConfig())
+        _ = try t.step()
+        _ = try t.step()
+        t.params[.unembedBias][0] = .nan
+        XCTAssertThrowsError(try t.step()) { error in
+            XCTAssertEqual("\(error)".contains("at step 3"), true, "\(error)")
+        }
+    }
+
+    func testTraceHoldsOneFullStep() throws {
+        let c = tinyConfig()
+        let t = try makeTrainer(c)
+        let path = dir.appendingPathComponent("trace.h5").path
+        let recorder = try TraceRecorder(path: path)
+        let loss = try t.step(trace: recorder)
+        try recorder.finish()
+        let file = try H5File.open(path)
+        let stored: [Double] = try file.read("loss")
+        XCTAssertEqual(stored, [loss])
+        XCTAssertEqual(try file.dataset("batch/exemplars").shape, [16, 3, 16])
+        XCTAssertEqual(try file.dataset("logits").shape, [16, 8])
+        for tensor in t.params.layout.tensors {
+            for group in ["params_before", "grads", "params_after"] {
+                XCTAssertEqual(try file.dataset("\(group)/\(tensor.name)").shape, tensor.shape(t.config.model))
+            }
+        }
+        let after: [Float] = try file.read("params_after/unembedding/weight")
+        XCTAssertEqual(after, t.params.values(.unembedWeight))
+        let before: [Float] = try file.read("params_before/unembedding/weight")
+        XCTAssertNotEqual(before, after)
+    }
+
+    func testInvalidConfigsNameTheOption() {
+        func problems(_ edit: (inout RunConfig) -> Void) -> String {
+            var c = tinyConfig()
+            edit(&c)
+            return c.problems().joined(separator: " | ")
+        }
+        XCTAssert(problems { $0.classes = 1 }.contains("classes must be at least 2"))
+        XCTAssert(problems { $0.heads = 3 }.contains("heads (3) must divide width (16)"))
+        XCTAssert(problems { $0.adam.learningRate = .nan }.contains("learning-rate"))
+        XCTAssert(problems { $0.adam.learningRate = -1 }.contains("learning-rate"))
+        XCTAssert(problems { $0.sequences = 0 }.contains("sequences must be a positive number"))
+        XCTAssert(problems { $0.sequences = 100 }.contains("multiple of the batch size"))
+        XCTAssert(problems { $0.classes = 9 }.contains("exceeds the 8 classes"))
+        XCTAssert(problems { $0.exemplars = 5 }.contains("exceeds the 4 exemplars"))
+        XCTAssertEqual(problems { _ in }, "")
+    }
+}
+
+extension History {
+    /// Every stored number's bits (NaN compares equal to itself here).
+    var bitPatterns: [UInt64] {
+        records.flatMap { r in
+            [UInt64(r.sequences), r.trainLoss.bitPattern] + (r.accuracy + r.inContextAccuracy + r.loss).map(\.bitPattern)
+        }
+    }
+}
