@@ -39,6 +39,14 @@ enum H5 {
     }
 
     static var defaultPlist: hid_t { shim_H5P_DEFAULT() }
+
+    /// A fixed-length, NUL-padded string type of `length` bytes.
+    static func stringType(length: Int) throws -> H5Handle {
+        let type = H5Handle(try check("H5Tcopy", H5Tcopy(shim_H5T_C_S1())), close: H5Tclose)
+        try check("H5Tset_size", H5Tset_size(type.id, max(length, 1)))
+        try check("H5Tset_strpad", H5Tset_strpad(type.id, H5T_STR_NULLPAD))
+        return type
+    }
 }
 
 /// Element types that map to an HDF5 native type.
@@ -53,9 +61,18 @@ extension UInt8: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_U
 /// An open HDF5 identifier, closed with the matching `H5?close` when released.
 final class H5Handle {
     let id: hid_t
-    private let close: (hid_t) -> herr_t
-    init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) { self.id = id; self.close = close }
-    deinit { _ = close(id) }
+    private let closer: (hid_t) -> herr_t
+    private var isOpen = true
+    init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) { self.id = id; self.closer = close }
+
+    /// Closes now, reporting failure; `deinit` closes whatever is still open.
+    func close(_ what: String) throws {
+        guard isOpen else { return }
+        isOpen = false
+        try H5.check(what, closer(id))
+    }
+
+    deinit { if isOpen { _ = closer(id) } }
 }
 
 /// An HDF5 file, serial or (with an MPI communicator) parallel.
@@ -102,6 +119,13 @@ final class H5File {
         try H5.check("H5Fflush(\(path))", H5Fflush(id, H5F_SCOPE_GLOBAL))
     }
 
+    /// Closes the file now (collective for a parallel file). Every dataset
+    /// of it must be closed first: parallel HDF5 only closes a file that has
+    /// no open objects, and otherwise leaves the other ranks waiting.
+    func close() throws {
+        try handle.close("H5Fclose(\(path))")
+    }
+
     // MARK: - Links
 
     func exists(_ path: String) -> Bool {
@@ -118,15 +142,30 @@ final class H5File {
     /// Creates a contiguous dataset (intermediate groups included), allocated
     /// at creation so raw writes never change metadata later.
     @discardableResult
-    func createDataset<T: H5Element>(_ name: String, of: T.Type, shape: [Int]) throws -> H5Dataset {
+    func createDataset<T: H5Element>(_ name: String, of: T.Type, shape: [Int], fill: T? = nil) throws -> H5Dataset {
+        try createDataset(name, type: T.h5Type, shape: shape, fill: fill.map { value in { dcpl in
+            var v = value
+            try H5.check("H5Pset_fill_value", H5Pset_fill_value(dcpl, T.h5Type, &v))
+        } })
+    }
+
+    /// Creates a dataset of fixed-length, NUL-padded strings of `length` bytes.
+    @discardableResult
+    func createStringDataset(_ name: String, length: Int, shape: [Int]) throws -> H5Dataset {
+        let type = try H5.stringType(length: length)
+        return try createDataset(name, type: type.id, shape: shape, fill: nil)
+    }
+
+    private func createDataset(_ name: String, type: hid_t, shape: [Int], fill: ((hid_t) throws -> Void)?) throws -> H5Dataset {
         let dims = shape.map { hsize_t($0) }
         let space = H5Handle(try H5.check("H5Screate_simple", H5Screate_simple(Int32(dims.count), dims, nil)), close: H5Sclose)
         let lcpl = H5Handle(try H5.check("H5Pcreate", H5Pcreate(shim_H5P_LINK_CREATE())), close: H5Pclose)
         try H5.check("H5Pset_create_intermediate_group", H5Pset_create_intermediate_group(lcpl.id, 1))
         let dcpl = H5Handle(try H5.check("H5Pcreate", H5Pcreate(shim_H5P_DATASET_CREATE())), close: H5Pclose)
         try H5.check("H5Pset_alloc_time", H5Pset_alloc_time(dcpl.id, H5D_ALLOC_TIME_EARLY))
+        try fill?(dcpl.id)
         let id = try H5.check("H5Dcreate2(\(name))",
-                              H5Dcreate2(self.id, name, T.h5Type, space.id, lcpl.id, dcpl.id, H5.defaultPlist))
+                              H5Dcreate2(self.id, name, type, space.id, lcpl.id, dcpl.id, H5.defaultPlist))
         return H5Dataset(name: name, file: path, id: id)
     }
 
@@ -192,6 +231,8 @@ final class H5Dataset {
         self.handle = H5Handle(id, close: H5Dclose)
     }
 
+    func close() throws { try handle.close("H5Dclose(\(name))") }
+
     var shape: [Int] {
         get throws {
             let space = H5Handle(try H5.check("H5Dget_space(\(name))", H5Dget_space(id)), close: H5Sclose)
@@ -252,6 +293,31 @@ final class H5Dataset {
         var values = [T](repeating: T(), count: count.reduce(1, *))
         try values.withUnsafeMutableBufferPointer { try readBlock(into: $0, start: start, count: count) }
         return values
+    }
+
+    /// Writes fixed-length strings (cut to the dataset's length) at rows
+    /// `start ..< start + values.count` of a 1-D string dataset.
+    func writeStrings(_ values: [String], start: Int) throws {
+        let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
+        let length = H5Tget_size(type.id)
+        var bytes = [UInt8](repeating: 0, count: length * values.count)
+        for (i, v) in values.enumerated() {
+            for (j, b) in v.utf8.prefix(length).enumerated() { bytes[i * length + j] = b }
+        }
+        try withBlock(start: [start], count: [values.count]) { mem, file in
+            try H5.check("H5Dwrite(\(name))", H5Dwrite(id, type.id, mem, file, H5.defaultPlist, bytes))
+        }
+    }
+
+    /// Reads every string of a 1-D fixed-length string dataset.
+    func readStrings() throws -> [String] {
+        let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
+        let length = H5Tget_size(type.id), count = try shape.reduce(1, *)
+        var bytes = [UInt8](repeating: 0, count: length * count)
+        try H5.check("H5Dread(\(name))", H5Dread(id, type.id, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, &bytes))
+        return (0..<count).map { i in
+            String(decoding: bytes[i * length ..< (i + 1) * length].prefix { $0 != 0 }, as: UTF8.self)
+        }
     }
 
     private func withBlock(start: [Int], count: [Int], _ body: (hid_t, hid_t) throws -> Void) throws {

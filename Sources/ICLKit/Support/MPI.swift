@@ -125,6 +125,15 @@ public final class MPIComm {
         return (bytes, Rank(from))
     }
 
+    /// Receives a message with `tag` if one is waiting, without blocking.
+    public func tryReceive(tag: Tag, from rank: Rank? = nil) throws -> (bytes: [UInt8], source: Rank)? {
+        var status = MPI_Status()
+        var flag: Int32 = 0
+        try MPICall.check("MPI_Iprobe", MPI_Iprobe(rank?.value ?? shim_MPI_ANY_SOURCE(), tag.value, handle, &flag, &status))
+        guard flag != 0 else { return nil }
+        return try receive(from: Rank(status.MPI_SOURCE), tag: tag)
+    }
+
     /// Sends bytes from `root` to every rank; returns them on every rank.
     public func broadcast(_ bytes: [UInt8], root: Rank = .coordinator) throws -> [UInt8] {
         var count = Int64(bytes.count)

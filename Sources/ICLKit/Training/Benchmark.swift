@@ -28,7 +28,7 @@ public enum Benchmark {
     }
 
     /// Matrix-product FLOPs of one training step (forward and backward).
-    static func flopsPerStep(_ c: RunConfig) -> Double {
+    public static func flopsPerStep(_ c: RunConfig) -> Double {
         let m = c.model, B = Double(c.batch), D = Double(m.width), N = B * Double(m.tokens)
         let exemplarRows = B * Double(m.pairs + 1)
         let embed = 2 * exemplarRows * Double(m.inputDim) * D               // forward + weight gradient

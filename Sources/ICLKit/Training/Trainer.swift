@@ -60,7 +60,8 @@ public final class Trainer {
     /// classes and exemplars).
     public init(config: RunConfig, table: FeatureTable) throws {
         try config.validate()
-        precondition(table.classes == config.classes && table.exemplars == config.exemplars)
+        precondition(table.classes >= config.classes && table.exemplars >= config.exemplars,
+                     "the table must hold the run's classes and exemplars (it may hold more)")
         self.config = config
         self.table = table
         let layout = ParameterLayout(config.model)
