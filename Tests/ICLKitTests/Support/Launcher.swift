@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+
+/// Runs the release `iclsweep` binary (built by `scripts/test`), directly or
+/// under a real `mpirun`.
+enum Launcher {
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static func binary() throws -> String {
+        let path = ProcessInfo.processInfo.environment["ICLSWEEP_BIN"]
+            ?? packageRoot.appendingPathComponent(".build/release/iclsweep").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw LauncherError("no iclsweep binary at \(path): run the suite with scripts/test, which builds it")
+        }
+        return path
+    }
+
+    struct LauncherError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    /// Environment for launched jobs: mpirun may run as root in CI containers.
+    static var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        return env
+    }
+
+    /// Starts `iclsweep ARGS` (under `mpirun -np ranks` when ranks > 0) without waiting.
+    static func start(_ args: [String], ranks: Int = 0, cwd: URL? = nil) throws -> (Process, Pipe) {
+        let bin = try binary()
+        let p = Process()
+        if ranks > 0 {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+            p.arguments = ["-np", String(ranks), "--oversubscribe", bin] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = args
+        }
+        p.environment = environment
+        if let cwd { p.currentDirectoryURL = cwd }
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        return (p, pipe)
+    }
+
+    /// Runs to completion, with a time limit so a hang fails instead of blocking the suite.
+    static func run(_ args: [String], ranks: Int = 0, cwd: URL? = nil, timeout: TimeInterval = 300) throws -> Result {
+        let (p, pipe) = try start(args, ranks: ranks, cwd: cwd)
+        let data = Output(pipe)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning {
+            kill(-p.processIdentifier, SIGKILL)
+            p.terminate()
+            throw LauncherError("iclsweep \(args.joined(separator: " ")) did not finish in \(Int(timeout)) s:\n\(data.text)")
+        }
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, output: data.text)
+    }
+
+    /// Collects a pipe's output on a background thread (so a full pipe never blocks the child).
+    final class Output: @unchecked Sendable {
+        private var data = Data()
+        private let lock = NSLock()
+        private let done = DispatchSemaphore(value: 0)
+        init(_ pipe: Pipe) {
+            let handle = pipe.fileHandleForReading
+            DispatchQueue.global().async {
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    self.lock.lock(); self.data.append(chunk); self.lock.unlock()
+                }
+                self.done.signal()
+            }
+        }
+        var text: String {
+            _ = done.wait(timeout: .now() + 5)
+            lock.lock(); defer { lock.unlock() }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    /// Child processes of `pid` (the ranks mpirun started).
+    static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { child in
+            guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && Int32(fields[1]) == pid
+        }.sorted()
+    }
+}

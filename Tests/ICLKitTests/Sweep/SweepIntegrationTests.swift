@@ -1,0 +1,158 @@
+import XCTest
+@testable import ICLKit
+
+/// Real `mpirun` jobs of a small sweep: results are bitwise identical on 1
+/// and 3 ranks, and after a SIGKILL mid-run followed by a resume.
+final class SweepIntegrationTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func spec(results: String, sequences: Int = 48_000) -> String {
+        """
+        name: integration
+        results: \(results)
+        data:
+          synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
+        training:
+          sequences: \(sequences)
+          batch: 32
+          learning_rate: 1.0e-3
+          eval_interval: 8000
+          checkpoint_interval: 3200
+        evaluation: {sequences: 200, seed: 5}
+        grid:
+          classes: [8, 16]
+          exemplars: [4]
+          variants: [bursty, matched, icl_only, ciwl_only]
+          seeds: [0]
+        """
+    }
+
+    func writeSpec(_ name: String, results: String, sequences: Int = 48_000) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try spec(results: results, sequences: sequences).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Every dataset that must not depend on how the sweep ran, as bits.
+    func fingerprint(_ path: String) throws -> [String: [UInt64]] {
+        let file = try H5File.open(path)
+        var out: [String: [UInt64]] = [:]
+        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss"] {
+            out[name] = (try file.read(name) as [Double]).map(\.bitPattern)
+        }
+        for name in ["metrics/sequences", "runs/classes", "runs/exemplars", "runs/seed", "runs/sequences_done"] {
+            out[name] = (try file.read(name) as [Int64]).map { UInt64(bitPattern: $0) }
+        }
+        out["runs/status"] = (try file.read("runs/status") as [Int32]).map { UInt64($0) }
+        for name in ["runs/name", "runs/variant", "runs/message"] {
+            out[name] = try file.dataset(name).readStrings().map { s in
+                var sum = Checksum(); sum.add(s); return sum.value
+            }
+        }
+        return out
+    }
+
+    func assertSame(_ a: [String: [UInt64]], _ b: [String: [UInt64]], _ label: String) {
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, values) in a.sorted(by: { $0.key < $1.key }) {
+            XCTAssertEqual(values, b[name], "\(label): dataset \(name) differs")
+        }
+    }
+
+    func testOneRankThreeRanksAndKilledThenResumedAgreeBitwise() throws {
+        // 1 rank: one process trains everything.
+        let one = try writeSpec("one.yaml", results: "one.h5")
+        let r1 = try Launcher.run(["run", one, "--progress-every", "5"], ranks: 1)
+        XCTAssertEqual(r1.status, 0, r1.output)
+        XCTAssert(r1.output.contains("1 process"), r1.output)
+        let reference = try fingerprint(dir.appendingPathComponent("one.h5").path)
+        XCTAssertEqual(reference["runs/status"], Array(repeating: UInt64(RunStatus.done.rawValue), count: 8))
+        let acc = try H5File.open(dir.appendingPathComponent("one.h5").path).read("metrics/accuracy") as [Double]
+        XCTAssert(acc.contains { !$0.isNaN && $0 > 0.5 }, "the runs learned something")
+
+        // 3 ranks: coordinator and two workers.
+        let three = try writeSpec("three.yaml", results: "three.h5")
+        let r3 = try Launcher.run(["run", three], ranks: 3)
+        XCTAssertEqual(r3.status, 0, r3.output)
+        XCTAssert(r3.output.contains("2 worker ranks + coordinator"), r3.output)
+        assertSame(reference, try fingerprint(dir.appendingPathComponent("three.h5").path), "3 ranks")
+        let ranks = try H5File.open(dir.appendingPathComponent("three.h5").path).read("runs/rank") as [Int32]
+        XCTAssertEqual(Set(ranks), [1, 2], "both workers trained, the coordinator did not")
+
+        // 3 ranks, one worker SIGKILLed mid-run, then the same command again.
+        let killed = try writeSpec("killed.yaml", results: "killed.h5")
+        let killedPath = dir.appendingPathComponent("killed.h5").path
+        let (job, pipe) = try Launcher.start(["run", killed], ranks: 3)
+        let firstOutput = Launcher.Output(pipe)
+        var victim: Int32?
+        let deadline = Date().addingTimeInterval(120)
+        while victim == nil && job.isRunning && Date() < deadline {
+            usleep(100_000)
+            // Wait until one run is done and another is part-way with a checkpoint on disk.
+            guard let t = try? ResultsFile.openForReading(killedPath).table() else { continue }
+            let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: killedPath + ".checkpoints")) ?? []
+            if t.statuses.contains(.done), t.statuses.indices.contains(where: { t.statuses[$0] == .running && t.sequencesDone[$0] >= 8000 }),
+               checkpoints.count > t.statuses.filter({ $0 == .done }).count {
+                victim = Launcher.children(of: job.processIdentifier).last
+            }
+        }
+        let pid = try XCTUnwrap(victim, "no run was part-way before the sweep ended:\n\(firstOutput.text)")
+        kill(pid, SIGKILL)
+        job.waitUntilExit()
+        XCTAssertNotEqual(job.terminationStatus, 0, "mpirun reports the killed rank")
+        let interrupted = try ResultsFile.openForReading(killedPath).table()
+        XCTAssert(interrupted.statuses.contains(.running), "the file stays readable and shows the interrupted run")
+        XCTAssert(interrupted.statuses.contains { $0 != .done }, "work remained")
+
+        let status = try Launcher.run(["status", killedPath])
+        XCTAssertEqual(status.status, 0, status.output)
+        XCTAssert(status.output.contains("running"), status.output)
+
+        let resumed = try Launcher.run(["run", killed], ranks: 3)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssert(resumed.output.contains("resuming from checkpoint"), resumed.output)
+        assertSame(reference, try fingerprint(killedPath), "killed and resumed")
+
+        // Done runs are skipped on a further start.
+        let again = try Launcher.run(["run", killed], ranks: 3)
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssert(again.output.contains("8 runs, 0 to do"), again.output)
+
+        // The summary sits beside the results.
+        let csv = try String(contentsOfFile: dir.appendingPathComponent("killed.summary.csv").path, encoding: .utf8)
+        XCTAssertEqual(csv.split(separator: "\n").count, 1 + 8)
+    }
+
+    func testChangedSpecIsRefusedAndNothingIsTouched() throws {
+        let path = try writeSpec("s.yaml", results: "s.h5", sequences: 3200)
+        XCTAssertEqual(try Launcher.run(["run", path]).status, 0)
+        let results = dir.appendingPathComponent("s.h5").path
+        let before = try Data(contentsOf: URL(fileURLWithPath: results))
+        let changed = try writeSpec("s.yaml", results: "s.h5", sequences: 6400)
+        let r = try Launcher.run(["run", changed], ranks: 2)
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssert(r.output.contains("training.sequences: 3200 -> 6400"), r.output)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: results)), before)
+    }
+
+    func testInvalidSpecCreatesNothing() throws {
+        let path = dir.appendingPathComponent("bad.yaml").path
+        try spec(results: "bad.h5").replacingOccurrences(of: "seeds: [0]", with: "seeds: [0]\n  width: 3")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try Launcher.run(["run", path], ranks: 2)
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssert(r.output.contains("bad.yaml:17: grid.width: unknown key"), r.output)
+        XCTAssertFalse(r.output.contains("Backtrace") || r.output.contains("crashed"), r.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad.h5").path))
+        let v = try Launcher.run(["validate", path])
+        XCTAssertNotEqual(v.status, 0)
+        XCTAssert(v.output.contains("grid.width: unknown key"), v.output)
+    }
+}

@@ -1,0 +1,79 @@
+import XCTest
+@testable import ICLKit
+
+final class SweepSpecTests: XCTestCase {
+    static let valid = """
+    name: t
+    results: out/t.h5
+    data:
+      synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0}
+    training:
+      sequences: 3200
+      batch: 32
+      learning_rate: 1.0e-3
+      eval_interval: 1600
+    evaluation: {sequences: 100, seed: 7}
+    grid:
+      classes: [8, 16]
+      exemplars: [4]
+      variants: [bursty, icl_only]
+      seeds: [0, 1, 2]
+    """
+
+    func parse(_ text: String) throws -> SweepSpec { try SweepSpec.parse(text, file: "/tmp/spec.yaml") }
+
+    func error(_ text: String) -> String {
+        do { _ = try parse(text); return "no error" } catch { return "\(error)" }
+    }
+
+    func testValidSpecMakesTheFullGrid() throws {
+        let s = try parse(Self.valid)
+        XCTAssertEqual(s.runs.count, 2 * 1 * 2 * 3)
+        XCTAssertEqual(s.results, "/tmp/out/t.h5")
+        XCTAssertEqual(s.runs[0].name, "K8-E4-bursty-s0")
+        XCTAssertEqual(s.runs[11].name, "K16-E4-icl_only-s2")
+        XCTAssertEqual(Set(s.runs.map(\.name)).count, 12)
+        XCTAssertEqual(s.evalPoints, [0, 1600, 3200])
+        XCTAssertEqual(s.runs[4].config.evalClasses, 8)
+        XCTAssertEqual(s.runs[4].config.adam.learningRate, 1e-3)
+        // longest expected run first: 16 classes before 8
+        XCTAssertEqual(s.schedule.first!.config.classes, 16)
+    }
+
+    func testErrorsNameFileLineAndField() {
+        func edited(_ from: String, _ to: String) -> String { Self.valid.replacingOccurrences(of: from, with: to) }
+        var e = error(edited("  batch: 32", "  batch: 32\n  momentum: 0.9"))
+        XCTAssert(e.hasPrefix("/tmp/spec.yaml:8: training.momentum: unknown key"), e)
+        e = error(edited("sequences: 3200", "sequences: lots"))
+        XCTAssert(e.hasPrefix("/tmp/spec.yaml:6: training.sequences: expected a whole number"), e)
+        e = error(edited("seeds: [0, 1, 2]", "seeds: []"))
+        XCTAssert(e.contains(":15: grid.seeds: must not be empty"), e)
+        e = error(edited("seeds: [0, 1, 2]", "seeds: [0, 1, 1]"))
+        XCTAssert(e.contains("grid.seeds: duplicate value 1"), e)
+        e = error(edited("classes: [8, 16]", "classes: [8, 32]"))
+        XCTAssert(e.contains("grid.classes: run K32-E4-bursty-s0 is impossible") && e.contains("exceeds the 16 classes"), e)
+        e = error(edited("exemplars: [4]", "exemplars: [9]"))
+        XCTAssert(e.contains("grid.exemplars") && e.contains("exceeds the 4 exemplars"), e)
+        e = error(edited("[bursty, icl_only]", "[bursty, sometimes]"))
+        XCTAssert(e.contains("grid.variants[1]: unknown variant 'sometimes'"), e)
+        e = error(edited("eval_interval: 1600", "eval_interval: 1000"))
+        XCTAssert(e.contains("training.eval_interval: 1000 is not a multiple of the batch size 32"), e)
+        e = error(edited("learning_rate: 1.0e-3", "learning_rate: -1"))
+        XCTAssert(e.contains("training.learning_rate: must be a positive finite number"), e)
+        e = error(edited("name: t\n", ""))
+        XCTAssert(e.contains("name: missing"), e)
+        e = error("name: [unclosed")
+        XCTAssert(e.hasPrefix("/tmp/spec.yaml:") && e.contains("not valid YAML"), e)
+        e = error(edited("  synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0}",
+                         "  file: {path: /nonexistent/features.h5}"))
+        XCTAssert(e.contains("data.file.path") && e.contains("cannot open"), e)
+    }
+
+    func testDifferencesNameTheFields() throws {
+        let a = try parse(Self.valid)
+        let b = try parse(Self.valid.replacingOccurrences(of: "sequences: 3200", with: "sequences: 6400")
+            .replacingOccurrences(of: "results: out/t.h5", with: "results: elsewhere.h5")
+            .replacingOccurrences(of: "name: t", with: "name: t  # a comment"))
+        XCTAssertEqual(b.differences(from: a), ["training.sequences: 3200 -> 6400"])
+    }
+}
