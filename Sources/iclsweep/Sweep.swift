@@ -111,10 +111,22 @@ struct Summarize: ParsableCommand {
 }
 
 func loadSpec(_ path: String) throws -> SweepSpec {
-    do { return try SweepSpec.load(path: path) } catch let e as SpecError { throw ValidationError(e.description) }
+    try SweepSpec.load(path: path)  // a SpecError prints as "Error: FILE:LINE: FIELD: problem", exit 1
 }
 
 extension String {
     func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write SVG figures (one per grid cell, plus an overview).")
+    @Argument(help: "Results file (HDF5).") var results: String
+    @Option(help: "Output folder [RESULTS without .h5, plus .plots].") var out: String?
+
+    func run() throws {
+        let folder = out ?? ((results.hasSuffix(".h5") ? String(results.dropLast(3)) : results) + ".plots")
+        let paths = try Plotter(try ResultsFile.openForReading(results).table()).write(to: folder)
+        print("wrote \(paths.count) figures to \(folder) (overview.svg first)")
+    }
 }
