@@ -95,7 +95,11 @@ public final class SweepRunner {
             if workers == 0 {
                 exit = try solo(spec: spec, results: results, todo: todo)
             } else if isRoot {
+                let started = Date(), cpuBefore = processCPUSeconds()
                 exit = try coordinate(spec: spec, todo: todo, total: verdict.total, workers: workers)
+                let cpu = processCPUSeconds() - cpuBefore, wall = Date().timeIntervalSince(started)
+                say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core)",
+                           cpu, wall, 100 * cpu / max(wall, 1e-9)))
             } else {
                 exit = try work(spec: spec, results: results)
             }

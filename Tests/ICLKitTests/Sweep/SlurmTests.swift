@@ -1,0 +1,127 @@
+import XCTest
+@testable import ICLKit
+
+/// The project's own batch script on a real single-node Slurm cluster
+/// (slurmctld, slurmd, munge on localhost), started and stopped per test.
+final class SlurmTests: XCTestCase {
+    var dir: URL!
+    var clusterDir: URL!
+    var env: [String: String] = [:]
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-\(UUID().uuidString)")
+        clusterDir = dir.appendingPathComponent("cluster")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let start = try shell([script("slurm/testing/cluster"), "start", clusterDir.path])
+        if start.status == 77 { throw XCTSkip("Slurm tests skipped: \(start.output.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        XCTAssertEqual(start.status, 0, start.output)
+        env = Launcher.environment
+        env["SLURM_CONF"] = clusterDir.appendingPathComponent("slurm.conf").path
+        env["ICLSWEEP_BIN"] = try Launcher.binary()
+    }
+
+    override func tearDownWithError() throws {
+        if let clusterDir { _ = try? shell([script("slurm/testing/cluster"), "stop", clusterDir.path]) }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func script(_ path: String) -> String { Launcher.packageRoot.appendingPathComponent(path).path }
+
+    /// Runs a command through /bin/sh and waits for it. Not Foundation's
+    /// Process: its wait never returns once the command has left daemons
+    /// behind (as `cluster start` does).
+    @discardableResult
+    func shell(_ args: [String], extraEnv: [String: String] = [:]) throws -> Launcher.Result {
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let vars = (env.isEmpty ? [:] : env.filter { ["SLURM_CONF", "ICLSWEEP_BIN", "OMPI_ALLOW_RUN_AS_ROOT",
+                                                      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"].contains($0.key) })
+            .merging(extraEnv) { $1 }
+        let log = dir.appendingPathComponent("shell-\(UUID().uuidString).log").path
+        let command = "cd \(quote(dir.path)) && env " + vars.map { quote("\($0.key)=\($0.value)") }.joined(separator: " ")
+            + " " + args.map(quote).joined(separator: " ") + " </dev/null >\(quote(log)) 2>&1"
+        let status = system(command)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: log)
+        return Launcher.Result(status: (status >> 8) & 0xff, output: output)
+    }
+
+    func writeSpec(_ name: String, sequences: Int) throws -> String {
+        let path = dir.appendingPathComponent("\(name).yaml").path
+        try """
+        name: \(name)
+        results: \(name).h5
+        data:
+          synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
+        training: {sequences: \(sequences), batch: 32, learning_rate: 1.0e-3, eval_interval: 16000, checkpoint_interval: 16000}
+        evaluation: {sequences: 200, seed: 5}
+        grid: {classes: [8, 16], exemplars: [4], variants: [bursty, matched, icl_only, ciwl_only], seeds: [0]}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func jobField(_ id: String, _ field: String) throws -> String {
+        let show = try shell(["scontrol", "show", "job", "-o", id]).output
+        guard let range = show.range(of: "\(field)=") else { return "" }
+        return String(show[range.upperBound...].prefix { $0 != " " && $0 != "\n" })
+    }
+
+    /// Submits with slurm/submit and waits until the job has ended, starting
+    /// a requeued job at once instead of after Slurm's back-off.
+    func submitAndWait(_ spec: String, _ options: [String], sbatchOptions: [String] = [], extraEnv: [String: String] = [:],
+                       timeout: TimeInterval = 420) throws -> (id: String, output: String) {
+        let submit = try shell([script("slurm/submit"), spec, "--workers", "2"] + options
+                               + ["--", "--output=\(dir.path)/job-%j.out"] + sbatchOptions, extraEnv: extraEnv)
+        XCTAssert(submit.output.hasPrefix("sbatch "), "the helper prints what it submits: \(submit.output)")
+        guard submit.status == 0, let idPart = submit.output.components(separatedBy: "Submitted batch job ").dropFirst().first else {
+            throw Launcher.LauncherError("submission failed (exit \(submit.status)):\n\(submit.output)")
+        }
+        let id = idPart.trimmingCharacters(in: .whitespacesAndNewlines)
+        let deadline = Date().addingTimeInterval(timeout)
+        var state = ""
+        while Date() < deadline {
+            state = try jobField(id, "JobState")
+            if ["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY"].contains(state) { break }
+            if state == "PENDING", try jobField(id, "Restarts") != "0" {
+                try shell(["scontrol", "update", "JobId=\(id)", "StartTime=now"])
+            }
+            usleep(500_000)
+        }
+        let output = (try? String(contentsOfFile: "\(dir.path)/job-\(id).out", encoding: .utf8)) ?? "(no job output)"
+        XCTAssertEqual(state, "COMPLETED", "job \(id) ended \(state):\n\(output)")
+        XCTAssertEqual(try jobField(id, "ExitCode"), "0:0", output)
+        return (id, output)
+    }
+
+    func testDemoSweepThroughTheBatchScript() throws {
+        let spec = try writeSpec("small", sequences: 16_000)
+        let (_, output) = try submitAndWait(spec, ["--time", "10"])
+        XCTAssert(output.contains("sweep complete"), output)
+        let t = try ResultsFile.openForReading(dir.appendingPathComponent("small.h5").path).table()
+        XCTAssertEqual(t.statuses, Array(repeating: .done, count: 8))
+        XCTAssertEqual(Set(t.ranks), [1, 2])
+        let md = try String(contentsOfFile: dir.appendingPathComponent("small.summary.md").path, encoding: .utf8)
+        XCTAssert(md.contains("| 16 | 4 | ciwl_only | 1/1 |"), md)
+    }
+
+    /// A one-minute limit for a sweep that needs longer: the job is told to
+    /// stop, checkpoints, requeues itself, and the finished results equal an
+    /// uninterrupted run's bit for bit.
+    func testTimeLimitCheckpointsRequeuesAndMatchesAnUninterruptedRun() throws {
+        let sequences = 384_000
+        let spec = try writeSpec("limited", sequences: sequences)
+        let (id, output) = try submitAndWait(spec, ["--time", "1"], sbatchOptions: ["--signal=B:USR1@30"],
+                                             extraEnv: ["ICLSWEEP_STOP_MARGIN": "30"])
+        XCTAssertNotEqual(try jobField(id, "Restarts"), "0", output)
+        XCTAssert(output.contains("requeueing job \(id)"), output)
+        XCTAssert(output.contains("resuming from checkpoint"), output)
+        XCTAssert(output.contains("sweep complete"), output)
+
+        let reference = try writeSpec("reference", sequences: sequences)
+        let r = try Launcher.run(["run", reference], ranks: 3)
+        XCTAssertEqual(r.status, 0, r.output)
+        let a = try ResultsFile.openForReading(dir.appendingPathComponent("limited.h5").path).table()
+        let b = try ResultsFile.openForReading(dir.appendingPathComponent("reference.h5").path).table()
+        XCTAssertEqual(a.statuses, b.statuses)
+        XCTAssertEqual(a.histories.map(\.bitPatterns), b.histories.map(\.bitPatterns))
+    }
+}
