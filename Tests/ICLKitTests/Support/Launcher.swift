@@ -37,14 +37,18 @@ enum Launcher {
     }
 
     /// Starts `iclsweep ARGS` (under `mpirun -np ranks` when ranks > 0) without waiting.
-    static func start(_ args: [String], ranks: Int = 0, cwd: URL? = nil) throws -> (Process, Pipe) {
-        let bin = try binary()
+    /// With `raw`, `args[0]` is the program to run instead of iclsweep.
+    static func start(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false) throws -> (Process, Pipe) {
         let p = Process()
-        if ranks > 0 {
+        if raw {
+            p.executableURL = URL(fileURLWithPath: args[0])
+            p.arguments = Array(args.dropFirst())
+        } else if ranks > 0 {
+            let bin = try binary()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
             p.arguments = ["-np", String(ranks), "--oversubscribe", bin] + args
         } else {
-            p.executableURL = URL(fileURLWithPath: bin)
+            p.executableURL = URL(fileURLWithPath: try binary())
             p.arguments = args
         }
         p.environment = environment
@@ -57,8 +61,9 @@ enum Launcher {
     }
 
     /// Runs to completion, with a time limit so a hang fails instead of blocking the suite.
-    static func run(_ args: [String], ranks: Int = 0, cwd: URL? = nil, timeout: TimeInterval = 300) throws -> Result {
-        let (p, pipe) = try start(args, ranks: ranks, cwd: cwd)
+    static func run(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false,
+                    timeout: TimeInterval = 300) throws -> Result {
+        let (p, pipe) = try start(args, ranks: ranks, cwd: cwd, raw: raw)
         let data = Output(pipe)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }

@@ -1,0 +1,25 @@
+import XCTest
+
+/// The trace, read by an independent numpy implementation written from the
+/// README (scripts/check-trace.py): logits, loss, every gradient and the
+/// Adam update must agree.
+final class TraceCheckTests: XCTestCase {
+    func testNumpyImplementationAgreesWithTheTrace() throws {
+        let probe = try Launcher.run(["/usr/bin/env", "python3", "-c", "import numpy, h5py"], raw: true)
+        if probe.status != 0 { throw XCTSkip("python3 with numpy and h5py not available: \(probe.output)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("trace.h5").path
+        let train = try Launcher.run(["train", "--classes", "24", "--exemplars", "6", "--dim", "20", "--heads", "4",
+                                      "--sequences", "64", "--eval-interval", "64", "--eval-sequences", "32",
+                                      "--learning-rate", "1e-3", "--trace", trace,
+                                      "--out", dir.appendingPathComponent("m.h5").path])
+        XCTAssertEqual(train.status, 0, train.output)
+        let check = try Launcher.run(["/usr/bin/env", "python3",
+                                      Launcher.packageRoot.appendingPathComponent("scripts/check-trace.py").path, trace], raw: true)
+        print(check.output)
+        XCTAssertEqual(check.status, 0, check.output)
+        XCTAssert(check.output.contains("trace consistent"), check.output)
+    }
+}
