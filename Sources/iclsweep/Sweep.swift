@@ -45,7 +45,7 @@ struct RunSweep: ParsableCommand {
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check a sweep spec; print the grid and the compute it needs.")
     @Argument(help: "Sweep spec (YAML).") var spec: String
-    @Option(help: "Assumed training speed in GFLOP/s per core for the estimate.") var gflops = 30.0
+    @Option(help: "Assumed training speed in GFLOP/s per core for the estimate (see `iclsweep bench`).") var gflops = 40.0
 
     func run() throws {
         let s = try loadSpec(spec)
