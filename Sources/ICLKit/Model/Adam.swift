@@ -25,31 +25,43 @@ final class Adam<T: ModelScalar> {
     /// them so the next backward can accumulate (one pass over memory, not two).
     func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>) {
         step += 1
-        let s = settings
-        let b1 = T(s.beta1), b2 = T(s.beta2), a1 = T(1 - s.beta1), a2 = T(1 - s.beta2), eps = T(s.eps)
-        let lr = T(s.learningRate)
-        let bc1 = T(1 - pow(s.beta1, Double(step)))
-        let invBc1 = 1 / bc1
-        let invBc2 = T(1 / (1 - pow(s.beta2, Double(step))))
+        let c = AdamCoefficients<T>(settings, step: step)
         let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
+        let n = params.storage.count
         if T.self == Float.self {
             func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
                 UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self)
             }
-            Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: params.storage.count,
-                         b1: Float(b1), b2: Float(b2), a1: Float(a1), a2: Float(a2), lr: Float(lr),
-                         invBc1: Float(invBc1), invBc2: Float(invBc2), eps: Float(eps))
-            return
+            Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: n, AdamCoefficients<Float>(settings, step: step))
+        } else {
+            adamScalar(p: p, g: g, m: mp, v: vp, range: 0..<n, c)
         }
-        for i in 0..<params.storage.count {
-            let gi = g[i]
-            let mi = b1 * mp[i] + a1 * gi
-            let vi = b2 * vp[i] + a2 * gi * gi
-            mp[i] = mi
-            vp[i] = vi
-            p[i] -= lr * (mi * invBc1) / ((vi * invBc2).squareRoot() + eps)
-            g[i] = 0
-        }
+    }
+}
+
+/// The per-step constants of the update, in the model's number type.
+struct AdamCoefficients<T: ModelScalar> {
+    let b1, b2, a1, a2, lr, eps, invBc1, invBc2: T
+    init(_ s: AdamSettings, step: Int) {
+        b1 = T(s.beta1); b2 = T(s.beta2); a1 = T(1 - s.beta1); a2 = T(1 - s.beta2)
+        lr = T(s.learningRate); eps = T(s.eps)
+        invBc1 = 1 / T(1 - pow(s.beta1, Double(step)))
+        invBc2 = T(1 / (1 - pow(s.beta2, Double(step))))
+    }
+}
+
+/// The update of `range`, one element at a time; zeroes the gradients.
+@inline(__always)
+func adamScalar<T: ModelScalar>(p: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>,
+                                v: UnsafeMutablePointer<T>, range: Range<Int>, _ c: AdamCoefficients<T>) {
+    for i in range {
+        let gi = g[i]
+        let mi = c.b1 * m[i] + c.a1 * gi
+        let vi = c.b2 * v[i] + c.a2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= c.lr * (mi * c.invBc1) / ((vi * c.invBc2).squareRoot() + c.eps)
+        g[i] = 0
     }
 }
 

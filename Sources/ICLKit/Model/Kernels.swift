@@ -88,11 +88,11 @@ enum Kernels {
         #endif
     }
 
-    /// Adam over `count` parameters; zeroes the gradients it reads.
-    /// Same arithmetic, in the same order, as the scalar loop in `Adam`.
+    /// Adam over `count` parameters; zeroes the gradients it reads. The
+    /// same arithmetic, in the same order, as `adamScalar`, which does the tail.
     static func adam(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-                     b1: Float, b2: Float, a1: Float, a2: Float, lr: Float, invBc1: Float, invBc2: Float, eps: Float) {
+                     _ c: AdamCoefficients<Float>) {
         let whole = count / 8 * 8
         let pr = UnsafeMutableRawPointer(p), gr = UnsafeMutableRawPointer(g)
         let mr = UnsafeMutableRawPointer(m), vr = UnsafeMutableRawPointer(v)
@@ -101,23 +101,15 @@ enum Kernels {
         while i < whole {
             let o = i * 4
             let gi = gr.loadUnaligned(fromByteOffset: o, as: V.self)
-            let mi = b1 * mr.loadUnaligned(fromByteOffset: o, as: V.self) + a1 * gi
-            let vi = b2 * vr.loadUnaligned(fromByteOffset: o, as: V.self) + a2 * gi * gi
+            let mi = c.b1 * mr.loadUnaligned(fromByteOffset: o, as: V.self) + c.a1 * gi
+            let vi = c.b2 * vr.loadUnaligned(fromByteOffset: o, as: V.self) + c.a2 * gi * gi
             mr.storeBytes(of: mi, toByteOffset: o, as: V.self)
             vr.storeBytes(of: vi, toByteOffset: o, as: V.self)
-            let step = lr * (mi * invBc1) / (sqrt(vi * invBc2) + eps)
+            let step = c.lr * (mi * c.invBc1) / (sqrt(vi * c.invBc2) + c.eps)
             pr.storeBytes(of: pr.loadUnaligned(fromByteOffset: o, as: V.self) - step, toByteOffset: o, as: V.self)
             gr.storeBytes(of: zero, toByteOffset: o, as: V.self)
             i += 8
         }
-        for j in whole..<count {
-            let gj = g[j]
-            let mj = b1 * m[j] + a1 * gj
-            let vj = b2 * v[j] + a2 * gj * gj
-            m[j] = mj
-            v[j] = vj
-            p[j] -= lr * (mj * invBc1) / ((vj * invBc2).squareRoot() + eps)
-            g[j] = 0
-        }
+        adamScalar(p: p, g: g, m: m, v: v, range: whole..<count, c)
     }
 }

@@ -41,13 +41,16 @@ final class KernelsTests: XCTestCase {
         func random() -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
         let p0 = random(), g0 = random(), m0 = random(), v0 = random().map { $0 * $0 }
         var p = p0, g = g0, m = m0, v = v0
-        let b1: Float = 0.9, b2: Float = 0.999, lr: Float = 1e-3, invBc1: Float = 1 / 0.19, invBc2: Float = 1 / 0.002
-        Kernels.adam(p: &p, g: &g, m: &m, v: &v, count: n, b1: b1, b2: b2, a1: 1 - b1, a2: 1 - b2,
-                     lr: lr, invBc1: invBc1, invBc2: invBc2, eps: 1e-8)
+        var settings = AdamSettings(learningRate: 1e-3)
+        settings.beta2 = 0.99
+        let c = AdamCoefficients<Float>(settings, step: 3)
+        Kernels.adam(p: &p, g: &g, m: &m, v: &v, count: n, c)
         for i in 0..<n {
-            let mi = b1 * m0[i] + (1 - b1) * g0[i]
-            let vi = b2 * v0[i] + (1 - b2) * g0[i] * g0[i]
-            let pi = p0[i] - lr * (mi * invBc1) / ((vi * invBc2).squareRoot() + 1e-8)
+            // written out here from the definition, not by calling adamScalar
+            let mi = Float(0.9) * m0[i] + Float(1 - 0.9) * g0[i]
+            let vi = Float(0.99) * v0[i] + Float(1 - 0.99) * g0[i] * g0[i]
+            let bc1 = 1 / Float(1 - pow(0.9, 3.0)), bc2 = Float(1 / (1 - pow(0.99, 3.0)))
+            let pi = p0[i] - Float(1e-3) * (mi * bc1) / ((vi * bc2).squareRoot() + Float(1e-8))
             XCTAssertEqual(m[i].bitPattern, mi.bitPattern)
             XCTAssertEqual(v[i].bitPattern, vi.bitPattern)
             XCTAssertEqual(p[i].bitPattern, pi.bitPattern)
