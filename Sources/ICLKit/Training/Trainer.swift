@@ -6,7 +6,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     case checkpoint(String)
     public var description: String {
         switch self {
-        case .diverged(let step, let loss): return "training diverged: loss \(loss) at step \(step)"
+        case .diverged(let step, let loss): return "training diverged: loss \(loss.isNaN ? "NaN" : "\(loss)") at step \(step)"
         case .checkpoint(let message): return message
         }
     }

@@ -155,4 +155,21 @@ final class SweepIntegrationTests: XCTestCase {
         XCTAssertNotEqual(v.status, 0)
         XCTAssert(v.output.contains("grid.width: unknown key"), v.output)
     }
+
+    /// A run that diverges is recorded with its message and the sweep goes on to the end.
+    func testDivergedRunsAreRecordedAndTheSweepCompletes() throws {
+        let path = dir.appendingPathComponent("div.yaml").path
+        try spec(results: "div.h5", sequences: 3200).replacingOccurrences(of: "learning_rate: 1.0e-3", with: "learning_rate: 1.0e30")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try Launcher.run(["run", path], ranks: 2)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssert(r.output.contains("diverged: training diverged: loss NaN at step"), r.output)
+        let t = try ResultsFile.openForReading(dir.appendingPathComponent("div.h5").path).table()
+        XCTAssertEqual(t.statuses, Array(repeating: .diverged, count: 8))
+        XCTAssert(t.messages.allSatisfy { $0.hasPrefix("training diverged: loss NaN at step ") }, "\(t.messages)")
+        let again = try Launcher.run(["run", path], ranks: 2)
+        XCTAssert(again.output.contains("8 runs, 0 to do"), "diverged runs are final: \(again.output)")
+        let retry = try Launcher.run(["run", path, "--retry-failed"], ranks: 2)
+        XCTAssert(retry.output.contains("8 runs, 8 to do"), retry.output)
+    }
 }
