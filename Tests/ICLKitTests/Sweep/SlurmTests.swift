@@ -65,8 +65,9 @@ final class SlurmTests: XCTestCase {
         return String(show[range.upperBound...].prefix { $0 != " " && $0 != "\n" })
     }
 
-    /// Submits with slurm/submit and waits until the job has ended, starting
-    /// a requeued job at once instead of after Slurm's back-off.
+    /// Submits with slurm/submit and waits until the job has ended. A requeued
+    /// job starts again after Slurm's own back-off (~16 s with cred_expire=10);
+    /// forcing StartTime=now earlier gets it killed ("Job credential revoked").
     func submitAndWait(_ spec: String, _ options: [String], sbatchOptions: [String] = [], extraEnv: [String: String] = [:],
                        timeout: TimeInterval = 420) throws -> (id: String, output: String) {
         let submit = try shell([script("slurm/submit"), spec, "--workers", "2"] + options
@@ -81,9 +82,6 @@ final class SlurmTests: XCTestCase {
         while Date() < deadline {
             state = try jobField(id, "JobState")
             if ["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY"].contains(state) { break }
-            if state == "PENDING", try jobField(id, "Restarts") != "0" {
-                try shell(["scontrol", "update", "JobId=\(id)", "StartTime=now"])
-            }
             usleep(500_000)
         }
         let output = (try? String(contentsOfFile: "\(dir.path)/job-\(id).out", encoding: .utf8)) ?? "(no job output)"
