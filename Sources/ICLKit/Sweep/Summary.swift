@@ -8,7 +8,9 @@ public struct RunStatistics {
     public var finalCIWL: Double
     public var finalIWL: Double
     public var finalFlip: Double
-    /// First evaluation point, at or after flip's maximum, where flip < 0.5.
+    /// First evaluation point after flip's maximum where flip < 0.5: when ICL
+    /// stopped dominating. NaN when flip never rose to 0.5 after the initial
+    /// evaluation (CIWL won from the start) or never fell back.
     public var flipBelowHalfAt: Double
     public var transience: Double { peakICL - finalICL }
 
@@ -24,8 +26,9 @@ public struct RunStatistics {
         finalIWL = series(.iwl).last ?? .nan
         finalFlip = flip.last ?? .nan
         flipBelowHalfAt = .nan
-        if let top = flip.indices.filter({ !flip[$0].isNaN }).max(by: { flip[$0] < flip[$1] || (flip[$0] == flip[$1] && $0 > $1) }),
-           let cross = flip.indices.first(where: { $0 >= top && flip[$0] < 0.5 }) {
+        let trained = flip.indices.filter { recs[$0].sequences > 0 && !flip[$0].isNaN }
+        if let top = trained.max(by: { flip[$0] < flip[$1] || (flip[$0] == flip[$1] && $0 > $1) }), flip[top] >= 0.5,
+           let cross = trained.first(where: { $0 > top && flip[$0] < 0.5 }) {
             flipBelowHalfAt = Double(recs[cross].sequences)
         }
     }
@@ -113,8 +116,9 @@ public struct Summary {
         if partial > 0 {
             lines += ["", "\(partial) of \(cells.count) cells are partial: 'seeds' counts the finished runs in each."]
         }
-        lines += ["", "ICL, CIWL and flip are in-context accuracies; IWL is plain accuracy. '-' means not measured "
-                  + "(no finished seed, or an evaluator that does not apply, as for icl_only)."]
+        lines += ["", "ICL, CIWL and flip are in-context accuracies; IWL is plain accuracy. Each statistic is over the seeds "
+                  + "where it is defined. '-': not measured (no finished seed, or an evaluator that does not apply, as for "
+                  + "icl_only), or for 'flip < 0.5 at', flip never rose above 0.5 after initialisation or never fell back."]
         return lines.joined(separator: "\n")
     }
 

@@ -1,0 +1,33 @@
+import XCTest
+@testable import ICLKit
+
+final class SummaryTests: XCTestCase {
+    /// A history with the given icl and flip in-context accuracies at 0, 10, 20, ...
+    func history(icl: [Double], flip: [Double], ciwl: Double = 0.9) -> History {
+        History(records: icl.indices.map { p in
+            var ic = [Double](repeating: 0.5, count: 5)
+            ic[1] = icl[p]; ic[3] = ciwl; ic[4] = flip[p]
+            return EvalRecord(sequences: 10 * p, trainLoss: 1, accuracy: [1, 0, 0.1, 0, 0], inContextAccuracy: ic,
+                              loss: [1, 1, 1, 1, 1])
+        })
+    }
+
+    func testTransientRun() {
+        let s = RunStatistics(history(icl: [0.5, 0.9, 0.95, 0.7, 0.6], flip: [0.5, 0.9, 0.8, 0.45, 0.2]))
+        XCTAssertEqual(s.peakICL, 0.95)
+        XCTAssertEqual(s.peakICLAt, 20)
+        XCTAssertEqual(s.finalICL, 0.6)
+        XCTAssertEqual(s.transience, 0.35, accuracy: 1e-12)
+        XCTAssertEqual(s.finalFlip, 0.2)
+        XCTAssertEqual(s.flipBelowHalfAt, 30, "first point after flip's peak with flip < 0.5")
+        XCTAssertEqual(s.finalCIWL, 0.9)
+        XCTAssertEqual(s.finalIWL, 0.1)
+    }
+
+    func testFlipThatNeverRoseOrNeverFellHasNoCrossing() {
+        // CIWL first: flip only falls from its initial 0.5
+        XCTAssert(RunStatistics(history(icl: [0.5, 0.6, 0.7], flip: [0.49, 0.2, 0.1])).flipBelowHalfAt.isNaN)
+        // persistent ICL
+        XCTAssert(RunStatistics(history(icl: [0.5, 0.9, 0.95], flip: [0.5, 0.9, 0.95])).flipBelowHalfAt.isNaN)
+    }
+}
