@@ -23,7 +23,6 @@ public struct ModelConfig: Codable, Equatable {
 
     /// Tokens per sequence: `x1 y1 ... xn yn xq`.
     public var tokens: Int { 2 * pairs + 1 }
-    public var headDim: Int { width / heads }
 
     /// Problems with the configuration, each naming the option.
     public func problems() -> [String] {

@@ -80,7 +80,6 @@ public struct ParameterLayout {
     }
 
     public func size(_ t: Tensor) -> Int { t.shape(config).reduce(1, *) }
-    public func range(_ t: Tensor) -> Range<Int> { offsets[t]! ..< offsets[t]! + size(t) }
 }
 
 /// A flat buffer laid out by a `ParameterLayout`, with a named view per tensor.

@@ -59,8 +59,4 @@ public final class Buffer<T: ModelScalar> {
 
     public func zero() { pointer.update(repeating: 0, count: count) }
     public var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
-    public func copy(from values: [T]) {
-        precondition(values.count == count)
-        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
-    }
 }

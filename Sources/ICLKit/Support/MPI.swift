@@ -61,12 +61,6 @@ public enum MPI {
         MPI_Get_processor_name(&buffer, &length)
         return String(cString: buffer)
     }
-
-    /// True when this process was started by an MPI launcher.
-    public static var launchedByMPIRun: Bool {
-        let env = ProcessInfo.processInfo.environment
-        return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil
-    }
 }
 
 /// A communicator.

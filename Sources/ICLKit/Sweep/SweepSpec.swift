@@ -220,7 +220,9 @@ extension SweepSpec {
 
     /// Runs in the order they are handed out: longest expected first.
     public var schedule: [GridPoint] {
-        runs.sorted { $0.cost != $1.cost ? $0.cost > $1.cost : $0.id < $1.id }
+        runs.map { ($0, $0.cost) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.id < $1.0.id }
+            .map(\.0)
     }
 
     /// Largest classes and exemplars any run uses: the table a worker loads once.

@@ -24,7 +24,7 @@ public final class TraceRecorder {
 
     func afterBackward(_ trainer: Trainer, loss: Double) {
         record {
-            let ws = trainer.workspace, B = trainer.batch.size, C = trainer.config.model.outputs
+            let ws = trainer.workspace, B = trainer.batch.size, C = trainer.model.config.outputs
             try file.write("logits", Array(UnsafeBufferPointer(start: ws.logits.pointer, count: B * C)), shape: [B, C])
             try file.write("loss", [loss], shape: [1])
             try writeSet(trainer.grads, group: "grads")

@@ -39,7 +39,7 @@ public final class Trainer {
     let sampler: SequenceSampler
     let evalSampler: SequenceSampler
     let workspace: Workspace<Float>
-    lazy var evalWorkspace = Workspace<Float>(config.model, batch: min(Trainer.evalChunk, config.evalSequences))
+    lazy var evalWorkspace = Workspace<Float>(model.config, batch: min(Trainer.evalChunk, config.evalSequences))
     /// The training sampler's generator: part of the checkpoint.
     var rng: RNG
     /// Fixed evaluator sequences, drawn once from the eval seed.
@@ -64,8 +64,9 @@ public final class Trainer {
                      "the table must hold the run's classes and exemplars (it may hold more)")
         self.config = config
         self.table = table
-        let layout = ParameterLayout(config.model)
-        model = Transformer(config: config.model)
+        let modelConfig = config.model  // reads the data source's shape once
+        let layout = ParameterLayout(modelConfig)
+        model = Transformer(config: modelConfig)
         params = ParameterSet(layout)
         params.initialize(seed: config.seed)
         grads = ParameterSet(layout)
@@ -74,7 +75,7 @@ public final class Trainer {
                                   tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
         evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
                                       tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
-        workspace = Workspace(config.model, batch: config.batch)
+        workspace = Workspace(modelConfig, batch: config.batch)
         rng = RNG(seed: config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)
     }
@@ -187,7 +188,7 @@ public final class Trainer {
 
     /// Accuracy, in-context accuracy and mean loss of the model on `set`.
     func measure(_ set: Batch) -> (accuracy: Double, inContext: Double, loss: Double) {
-        let ws = evalWorkspace, chunk = ws.batch, n = config.pairs, C = config.model.outputs
+        let ws = evalWorkspace, chunk = ws.batch, n = config.pairs, C = model.config.outputs
         var correct = 0, correctInContext = 0, lossSum = 0.0
         var start = 0
         var part = Batch(size: chunk, pairs: n)
