@@ -110,8 +110,10 @@ public struct FeatureFile: Codable, Equatable {
             throw DataError("features file \(path): asked for \(E) exemplars, '\(dataset)' has \(shape[1])")
         }
         let values: [Float] = try ds.readBlock(start: [0, 0, 0], count: [K, E, shape[2]])
-        guard values.allSatisfy({ $0.isFinite }) else {
-            throw DataError("features file \(path): dataset '\(dataset)' holds NaN or infinite values")
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            let dim = shape[2], row = bad / dim
+            throw DataError("features file \(path): dataset '\(dataset)' holds \(values[bad]) at [class \(row / E), "
+                            + "exemplar \(row % E), component \(bad % dim)]\(values.lazy.filter { !$0.isFinite }.count > 1 ? " and elsewhere" : "")")
         }
         return FeatureTable(classes: K, exemplars: E, dim: shape[2], values: values)
     }

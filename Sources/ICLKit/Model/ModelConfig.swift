@@ -24,6 +24,17 @@ public struct ModelConfig: Codable, Equatable {
     /// Tokens per sequence: `x1 y1 ... xn yn xq`.
     public var tokens: Int { 2 * pairs + 1 }
 
+    /// Matrix-product FLOPs of one training step (forward and backward) on
+    /// `batch` sequences: the cost model of the scheduler and `bench`.
+    public func flopsPerStep(batch: Int) -> Double {
+        let B = Double(batch), D = Double(width), N = B * Double(tokens)
+        let exemplarRows = B * Double(pairs + 1)
+        let embed = 2 * exemplarRows * Double(inputDim) * D               // forward + weight gradient
+        let layers = Double(self.layers) * 3 * (N * D * 3 * D + N * D * D)  // forward + 2 backward products
+        let unembed = 3 * B * D * Double(outputs)
+        return 2 * (embed + layers + unembed)
+    }
+
     /// Problems with the configuration, each naming the option.
     public func problems() -> [String] {
         var out: [String] = []

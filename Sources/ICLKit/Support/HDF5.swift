@@ -28,7 +28,13 @@ enum H5 {
             guard let err, let data else { return 0 }
             let box = Unmanaged<Box>.fromOpaque(data).takeUnretainedValue()
             let fn = err.pointee.func_name.map { String(cString: $0) } ?? "?"
-            let desc = err.pointee.desc.map { String(cString: $0) } ?? ""
+            var desc = err.pointee.desc.map { String(cString: $0) } ?? ""
+            // The file drivers' messages carry the OS error among many fields
+            // (time, descriptor, buffer address, ...): keep what a user needs.
+            if let reason = desc.range(of: "error message = '"), let end = desc[reason.upperBound...].firstIndex(of: "'") {
+                let what = desc.prefix { $0 != ":" }
+                desc = "\(what): \(desc[reason.upperBound..<end])"
+            }
             box.lines.append("\(fn): \(desc)")
             return 0
         }
@@ -173,7 +179,7 @@ final class H5File {
         guard exists(name) else {
             throw HDF5Error(function: "H5Dopen2(\(name))", message: "no dataset '\(name)' in \(path)")
         }
-        let id = try H5.check("H5Dopen2(\(name))", H5Dopen2(self.id, name, H5.defaultPlist))
+        let id = try H5.check("H5Dopen2(\(name) in \(path))", H5Dopen2(self.id, name, H5.defaultPlist))
         return H5Dataset(name: name, file: path, id: id)
     }
 

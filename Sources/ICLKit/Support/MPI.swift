@@ -39,6 +39,12 @@ public enum MPI {
     /// Initialises MPI (a singleton job when not started by `mpirun`) and
     /// returns the world communicator with errors returned, not aborting.
     public static func initialize() throws -> MPIComm {
+        // OpenMPI 4.1's own MPI-IO (ompio) aborts with "buffer overflow
+        // detected" in its shared-file-pointer components when a file's path
+        // is longer than about 240 bytes, and its `individual` component
+        // leaves files beside the results. ROMIO, the other MPI-IO of
+        // Debian's OpenMPI, has neither problem. A user's own choice wins.
+        setenv("OMPI_MCA_io", "romio321", 0)
         var flag: Int32 = 0
         MPI_Initialized(&flag)
         if flag == 0 { try MPICall.check("MPI_Init", MPI_Init(nil, nil)) }
@@ -84,6 +90,7 @@ public final class MPIComm {
 
     /// Ends every rank of the job with `code`. Used once, at the top level.
     public func abort(_ code: Int32) -> Never {
+        fflush(nil)
         MPI_Abort(handle, code)
         exit(code)
     }
@@ -137,6 +144,13 @@ public final class MPIComm {
             try MPICall.check("MPI_Bcast", MPI_Bcast(buffer.baseAddress, Int32(count), shim_MPI_BYTE(), root.value, handle))
         }
         return data
+    }
+
+    /// `root`'s value, on every rank.
+    public func broadcast(_ value: Int64, root: Rank = .coordinator) throws -> Int64 {
+        var v = value
+        try MPICall.check("MPI_Bcast", MPI_Bcast(&v, 1, shim_MPI_INT64(), root.value, handle))
+        return v
     }
 
     /// The maximum of `value` over all ranks.

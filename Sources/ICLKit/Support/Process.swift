@@ -8,3 +8,11 @@ public func prepareProcess() -> String? {
     setvbuf(stdout, nil, _IOLBF, 0)
     return BLAS.forceSingleThread()
 }
+
+/// This machine's host name (what MPI_Get_processor_name gives with OpenMPI,
+/// but callable without MPI).
+public var hostName: String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
+    return String(cString: buffer)
+}

@@ -16,6 +16,7 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 ///     /runs/{classes, exemplars, seed, sequences_done}   (R) int64
 ///     /runs/{status, rank}                        (R) int32
 ///     /runs/{wall_seconds, seq_per_sec}           (R) float64
+///     /runs/checksum                              (R) uint64, 0 until the run is done
 ///     /metrics/sequences                          (P) int64
 ///     /metrics/train_loss                         (R, P) float64, NaN until written
 ///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 5) float64
@@ -23,7 +24,7 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 /// Root attributes: format, name, spec (the YAML text), spec_hash,
 /// evaluators, statuses.
 public final class ResultsFile {
-    public static let format = "iclsweep-results-1"
+    public static let format = "iclsweep-results-2"
     let file: H5File
     let runCount: Int
     let pointCount: Int
@@ -74,6 +75,7 @@ public final class ResultsFile {
             let rank = try file.createDataset("runs/rank", of: Int32.self, shape: [R], fill: -1)
             let wall = try file.createDataset("runs/wall_seconds", of: Double.self, shape: [R], fill: .nan)
             let rate = try file.createDataset("runs/seq_per_sec", of: Double.self, shape: [R], fill: .nan)
+            let checksum = try file.createDataset("runs/checksum", of: UInt64.self, shape: [R])
             let points = try file.createDataset("metrics/sequences", of: Int64.self, shape: [P])
             let trainLoss = try file.createDataset("metrics/train_loss", of: Double.self, shape: [R, P], fill: .nan)
             let metrics = try ["accuracy", "in_context_accuracy", "loss"].map {
@@ -88,7 +90,7 @@ public final class ResultsFile {
                 try points.write(spec.evalPoints.map(Int64.init))
             }
             for d in [names, variants, message, host, classes, exemplars, seeds, done, status, rank, wall, rate,
-                      points, trainLoss] + metrics { try d.close() }
+                      checksum, points, trainLoss] + metrics { try d.close() }
             try file.flush()
             try file.close()
         }
@@ -102,7 +104,12 @@ public final class ResultsFile {
     /// Opens an existing results file (collectively when `comm` is given).
     public static func open(path: String, writable: Bool, comm: MPIComm?, runs: Int? = nil, points: Int? = nil) throws -> ResultsFile {
         let file = try H5File.open(path, writable: writable, comm: comm)
-        guard (try? file.attribute("format")) == format else {
+        let found = try? file.attribute("format")
+        guard found == format else {
+            if found == "iclsweep-results-1" {
+                throw HDF5Error(function: "open(\(path))", message: "written by an older iclsweep (format 1, no checksums); "
+                                + "start a new results file")
+            }
             throw HDF5Error(function: "open(\(path))", message: "not an iclsweep results file")
         }
         let R = try runs ?? file.dataset("runs/status").shape[0]
@@ -130,11 +137,27 @@ public final class ResultsFile {
 
     // MARK: - Writing one run's rows (independent)
 
-    public func markRunning(_ run: Int, host: String, rank: Int32) throws {
-        try dataset("runs/host").writeStrings([host], start: run)
-        try dataset("runs/rank").writeBlock([rank], start: [run], count: [1])
-        try dataset("runs/message").writeStrings([""], start: run)
-        try setStatus(run, .running)
+    /// Marks `run` running on `host`/`rank`, writing its grid point again
+    /// (a run re-done because its rows were damaged gets them back whole).
+    public func markRunning(_ run: GridPoint, host: String, rank: Int32) throws {
+        let r = run.id
+        try dataset("runs/name").writeStrings([run.name], start: r)
+        try dataset("runs/variant").writeStrings([run.config.variant.rawValue], start: r)
+        try dataset("runs/classes").writeBlock([Int64(run.config.classes)], start: [r], count: [1])
+        try dataset("runs/exemplars").writeBlock([Int64(run.config.exemplars)], start: [r], count: [1])
+        try dataset("runs/seed").writeBlock([Int64(run.config.seed)], start: [r], count: [1])
+        try dataset("runs/host").writeStrings([host], start: r)
+        try dataset("runs/rank").writeBlock([rank], start: [r], count: [1])
+        try dataset("runs/message").writeStrings([""], start: r)
+        try dataset("runs/checksum").writeBlock([UInt64(0)], start: [r], count: [1])
+        try setStatus(r, .running)
+    }
+
+    /// Marks `run` done, with the checksum of the rows it wrote (`RunRows`).
+    public func markDone(_ run: GridPoint, points: [Int], history: History) throws {
+        let rows = RunRows(run: run, points: points, history: history)
+        try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
+        try setStatus(run.id, .done)
     }
 
     public func setStatus(_ run: Int, _ status: RunStatus, message: String? = nil) throws {
@@ -162,9 +185,18 @@ public final class ResultsFile {
     public func spec() throws -> String { try file.attribute("spec") }
     public func name() throws -> String { try file.attribute("name") }
 
+    /// Every run's status. A value this program does not know is an error,
+    /// not a guess: the file may come from a newer iclsweep, or be damaged.
     public func statuses() throws -> [RunStatus] {
         let raw: [Int32] = try dataset("runs/status").read()
-        return raw.map { RunStatus(rawValue: $0) ?? .failed }
+        return try raw.enumerated().map { r, value in
+            guard let status = RunStatus(rawValue: value) else {
+                throw HDF5Error(function: "runs/status", message: "run \(r) of \(path) has status \(value), which this "
+                                + "iclsweep does not know (known: \(RunStatus.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: ", "))); "
+                                + "is the file from a newer version, or damaged? `iclsweep verify` checks it")
+            }
+            return status
+        }
     }
 
     /// Everything about every run, for status, summaries and plots.
@@ -190,7 +222,8 @@ public final class ResultsFile {
             statuses: try statuses(), messages: try dataset("runs/message").readStrings(),
             hosts: try dataset("runs/host").readStrings(), ranks: rank.map(Int.init),
             sequencesDone: try ints("runs/sequences_done"), wallSeconds: try dataset("runs/wall_seconds").read(),
-            sequencesPerSecond: try dataset("runs/seq_per_sec").read(), points: points, histories: histories)
+            sequencesPerSecond: try dataset("runs/seq_per_sec").read(), checksums: try dataset("runs/checksum").read(),
+            points: points, histories: histories)
     }
 }
 
@@ -209,6 +242,8 @@ public struct ResultsTable {
     public var sequencesDone: [Int]
     public var wallSeconds: [Double]
     public var sequencesPerSecond: [Double]
+    /// `RunRows` checksum of each done run (0 before).
+    public var checksums: [UInt64]
     /// Evaluation points (sequence counts) shared by every run.
     public var points: [Int]
     public var histories: [History]

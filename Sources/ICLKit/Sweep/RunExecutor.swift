@@ -22,18 +22,25 @@ struct RunExecutor {
     let host: String
     let log: (String) -> Void
 
+    /// Trains `run` (resuming from its checkpoint) and writes its rows.
+    ///
+    /// Only what is a property of the run itself is recorded in the file and
+    /// final: divergence (`diverged`) and a configuration the trainer refuses
+    /// (`failed`). Every other error (a full disk, an I/O error, a vanished
+    /// file) is thrown: the sweep stops, the run stays resumable, and a plain
+    /// rerun continues it.
     func execute(_ run: GridPoint, shouldStop: @escaping () -> Bool,
                  onProgress: @escaping (Int) -> Void) throws -> RunReport {
         let started = Date()
         let points = spec.evalPoints
-        try results.markRunning(run.id, host: host, rank: rank.value)
+        try results.markRunning(run, host: host, rank: rank.value)
         var report = RunReport(run: run.id, status: RunStatus.running.rawValue, stopped: false, message: "",
                                sequences: 0, sequencesPerSecond: .nan, final: [])
         let trainer: Trainer
         do {
             trainer = try Trainer(config: run.config, table: table)
-        } catch {
-            return try fail(run, &report, .failed, "\(error)")
+        } catch let error as ConfigError {
+            return try fail(run, &report, .failed, describe(error))
         }
         let checkpoint = spec.checkpoint(for: run)
         if FileManager.default.fileExists(atPath: checkpoint.path) {
@@ -41,7 +48,9 @@ struct RunExecutor {
                 try trainer.loadCheckpoint(from: checkpoint)
                 log("run \(run.id) \(run.name): resuming from checkpoint at \(Format.count(trainer.sequencesDone)) sequences")
             } catch {
-                log("warning: run \(run.id) \(run.name): \(error); starting the run over")
+                // A damaged checkpoint is dropped; one the machine cannot read right now is not.
+                if case .environment = Fault.classify(describe(error)) { throw error }
+                log("warning: run \(run.id) \(run.name): \(describe(error)); starting the run over")
                 try? FileManager.default.removeItem(at: checkpoint)
             }
         }
@@ -61,10 +70,8 @@ struct RunExecutor {
                 onProgress: { onProgress($0.sequences) },
                 progressEvery: 5)
         } catch let error as TrainingError {
-            if case .diverged = error { return try fail(run, &report, .diverged, "\(error)") }
-            return try fail(run, &report, .failed, "\(error)")
-        } catch {
-            return try fail(run, &report, .failed, "\(error)")
+            guard case .diverged = error else { throw error }
+            return try fail(run, &report, .diverged, describe(error))
         }
         if let writeError { throw writeError }
         let seconds = Date().timeIntervalSince(started)
@@ -77,7 +84,7 @@ struct RunExecutor {
         case .finished:
             try trainer.saveCheckpoint(to: checkpoint)  // the final weights stay beside the results
             try results.writeTiming(run.id, wallSeconds: seconds, sequencesPerSecond: report.sequencesPerSecond)
-            try results.setStatus(run.id, .done)
+            try results.markDone(run, points: points, history: trainer.history)
             report.status = RunStatus.done.rawValue
         }
         return report

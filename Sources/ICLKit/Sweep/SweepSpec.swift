@@ -157,13 +157,20 @@ public struct SweepSpec {
             if let e = m["exemplars"], !e.isNull { evalExemplars = try e.positiveInt() }
         }
 
+        if base.evalInterval > base.sequences {
+            throw evalReader.error("\(base.evalInterval) is larger than training.sequences (\(base.sequences)): the run would only be evaluated at its start and end")
+        }
+
         var spec = SweepSpec(name: name, results: results, data: source, base: base,
                              evalClasses: evalClasses, evalExemplars: evalExemplars,
                              classes: classes, exemplars: exemplars, variants: variants, seeds: seeds,
                              text: text, file: file, fields: root.flattened())
         spec.fields["results"] = nil  // where the results live is not part of what they are
-        // Every grid point must make a valid run: report the first impossible one by its grid field.
-        for run in spec.runs {
+        // Every grid point must make a valid run. The seed does not change
+        // what is valid, so one check per cell (classes x exemplars x variant)
+        // covers the grid; report the first impossible point by its grid field.
+        for cell in stride(from: 0, to: spec.runs.count, by: seeds.count) {
+            let run = spec.runs[cell]
             let problems = run.config.problems()
             if let first = problems.first {
                 let field = first.contains("classes") ? "classes" : first.contains("exemplars") ? "exemplars" : ""
@@ -182,11 +189,24 @@ public struct SweepSpec {
     }
 
     /// Fields whose values differ between two specs, as "field: old -> new".
+    /// Numbers are compared by value: `5.0e-4` and `0.0005`, `1_000` and `1000` are the same.
     public func differences(from other: SweepSpec) -> [String] {
         Set(fields.keys).union(other.fields.keys).sorted().compactMap { key in
             let a = fields[key], b = other.fields[key]
-            return a == b ? nil : "\(key): \(b ?? "(absent)") -> \(a ?? "(absent)")"
+            return SweepSpec.sameValue(a, b) ? nil : "\(key): \(b ?? "(absent)") -> \(a ?? "(absent)")"
         }
+    }
+
+    static func sameValue(_ a: String?, _ b: String?) -> Bool {
+        guard let a, let b, a != b else { return a == b }
+        func numbers(_ s: String) -> [Double]? {
+            let inner = s.hasPrefix("[") && s.hasSuffix("]") ? String(s.dropFirst().dropLast()) : s
+            let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "") }
+            let values = parts.compactMap(Double.init)
+            return values.count == parts.count && !parts.isEmpty ? values : nil
+        }
+        guard a.hasPrefix("[") == b.hasPrefix("["), let x = numbers(a), let y = numbers(b) else { return false }
+        return x == y
     }
 }
 
@@ -199,31 +219,58 @@ public struct GridPoint {
     public var name: String {
         "K\(config.classes)-E\(config.exemplars)-\(config.variant.rawValue)-s\(config.seed)"
     }
+}
 
-    /// Relative cost: matrix-product FLOPs of the whole run.
-    public var cost: Double { Benchmark.flopsPerStep(config) * Double(config.steps) }
+/// The grid's runs, made from the index on demand (classes outermost, seeds
+/// innermost): nothing proportional to the grid is kept, so a
+/// million-point grid costs nothing until its runs are used.
+public struct Grid: RandomAccessCollection {
+    let spec: SweepSpec
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { spec.classes.count * spec.exemplars.count * spec.variants.count * spec.seeds.count }
+
+    public subscript(id: Int) -> GridPoint {
+        precondition(id >= 0 && id < endIndex, "run \(id) is outside the grid of \(endIndex)")
+        var rest = id
+        let s = rest % spec.seeds.count; rest /= spec.seeds.count
+        let v = rest % spec.variants.count; rest /= spec.variants.count
+        let e = rest % spec.exemplars.count; rest /= spec.exemplars.count
+        var c = spec.base
+        c.classes = spec.classes[rest]; c.exemplars = spec.exemplars[e]; c.variant = spec.variants[v]; c.seed = spec.seeds[s]
+        c.evalClasses = spec.evalClasses ?? Swift.min(c.classes, 1600)
+        c.evalExemplars = spec.evalExemplars ?? Swift.min(c.exemplars, 5)
+        return GridPoint(id: id, config: c)
+    }
 }
 
 extension SweepSpec {
-    /// The full cartesian product, classes outermost, seeds innermost.
-    public var runs: [GridPoint] {
-        var out: [GridPoint] = []
-        for k in classes { for e in exemplars { for v in variants { for s in seeds {
-            var c = base
-            c.classes = k; c.exemplars = e; c.variant = v; c.seed = s
-            c.evalClasses = evalClasses ?? min(k, 1600)
-            c.evalExemplars = evalExemplars ?? min(e, 5)
-            out.append(GridPoint(id: out.count, config: c))
-        } } } }
-        return out
+    public var runs: Grid { Grid(spec: self) }
+
+    /// Relative cost of every run of a cell (classes x exemplars x variant):
+    /// matrix-product FLOPs of the whole run. Seeds do not change it.
+    private func cellCosts() -> [Double] {
+        let dim = (try? data.available().dim) ?? 1  // read once (an HDF5 open for a features file)
+        return stride(from: 0, to: runs.count, by: seeds.count).map { first in
+            let config = runs[first].config
+            return config.model(inputDim: dim).flopsPerStep(batch: config.batch) * Double(config.steps)
+        }
     }
 
-    /// Runs in the order they are handed out: longest expected first.
-    public var schedule: [GridPoint] {
-        runs.map { ($0, $0.cost) }
-            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0.id < $1.0.id }
-            .map(\.0)
+    /// Relative cost of each run (see `cellCosts`).
+    public func cost(of id: Int) -> Double { cellCosts()[id / seeds.count] }
+
+    /// `ids` in the order they are handed out: longest expected run first,
+    /// then by id. O(n log n) in the number of runs.
+    public func schedule(of ids: [Int]) -> [Int] {
+        let costs = cellCosts(), perCell = seeds.count
+        return ids.sorted { a, b in
+            let ca = costs[a / perCell], cb = costs[b / perCell]
+            return ca != cb ? ca > cb : a < b
+        }
     }
+
+    /// Every run in hand-out order.
+    public var schedule: [GridPoint] { schedule(of: Array(0..<runs.count)).map { runs[$0] } }
 
     /// Largest classes and exemplars any run uses: the table a worker loads once.
     public var tableSize: (classes: Int, exemplars: Int) { (classes.max()!, exemplars.max()!) }

@@ -28,14 +28,7 @@ public enum Benchmark {
     }
 
     /// Matrix-product FLOPs of one training step (forward and backward).
-    public static func flopsPerStep(_ c: RunConfig) -> Double {
-        let m = c.model, B = Double(c.batch), D = Double(m.width), N = B * Double(m.tokens)
-        let exemplarRows = B * Double(m.pairs + 1)
-        let embed = 2 * exemplarRows * Double(m.inputDim) * D               // forward + weight gradient
-        let layers = Double(m.layers) * 3 * (N * D * 3 * D + N * D * D)     // forward + 2 backward products
-        let unembed = 3 * B * D * Double(m.outputs)
-        return 2 * (embed + layers + unembed)
-    }
+    public static func flopsPerStep(_ c: RunConfig) -> Double { c.model.flopsPerStep(batch: c.batch) }
 
     /// Steady-state training throughput: warm up, then time whole steps.
     public static func training(_ config: RunConfig, seconds: Double) throws -> Result {

@@ -33,6 +33,8 @@ extension Trainer {
         let tmp = url.path + ".tmp"
         var sum = Checksum()
         do {
+            var complete = false
+            defer { if !complete { unlink(tmp) } }  // a failed write frees its space at once
             let file = try H5File.create(tmp)
             try file.setAttribute("format", "iclsweep-checkpoint-1")
             try file.setAttribute("config", config.json)
@@ -55,11 +57,17 @@ extension Trainer {
             sum.add(history.sequences)
             try file.setAttribute("checksum", sum.hex)
             try file.flush()
+            complete = true
         }
-        // Make the bytes durable before the rename makes them current.
-        if let handle = FileHandle(forUpdatingAtPath: tmp) {
-            try? handle.synchronize()
-            try? handle.close()
+        // Make the bytes durable before the rename makes them current (on a
+        // network file system a full disk may only show here).
+        do {
+            guard let handle = FileHandle(forUpdatingAtPath: tmp) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            unlink(tmp)
+            throw TrainingError.checkpoint("checkpoint \(tmp): cannot sync to disk: \(describe(error))")
         }
         if rename(tmp, url.path) != 0 {
             throw TrainingError.checkpoint("checkpoint \(url.path): rename failed: \(String(cString: strerror(errno)))")

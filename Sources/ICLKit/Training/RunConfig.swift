@@ -40,8 +40,12 @@ public struct RunConfig: Codable, Equatable {
     }
 
     /// The model this run trains; `icl_only` outputs the relabel set.
-    public var model: ModelConfig {
-        ModelConfig(inputDim: (try? data.available().dim) ?? 0, labels: variant == .iclOnly ? relabelSet : classes,
+    /// Reads the data source's shape (an HDF5 open for a features file).
+    public var model: ModelConfig { model(inputDim: (try? data.available().dim) ?? 0) }
+
+    /// The model for inputs of size `inputDim`, without reading the data.
+    public func model(inputDim: Int) -> ModelConfig {
+        ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelSet : classes,
                     width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
     }
 

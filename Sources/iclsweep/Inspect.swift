@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import ICLKit
+
+/// A results file named directly, or through the spec that writes it.
+struct ResultsArgument: ParsableArguments {
+    @Argument(help: "Results file (HDF5), or the sweep spec (YAML) that writes it.") var target: String
+
+    var path: String {
+        get throws {
+            let lower = target.lowercased()
+            return lower.hasSuffix(".yaml") || lower.hasSuffix(".yml") ? try SweepSpec.load(path: target).results : target
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print each run's state and progress (safe while a sweep writes the file).",
+        discussion: """
+        Exit codes: 0 complete (every run done, failed or diverged), 1 the last sweep ended with \
+        an error (or the file cannot be read), 3 a sweep is running on it now, 75 work remains \
+        and the same `iclsweep run` continues it (stopped by a signal, or killed).
+        """)
+    @OptionGroup var results: ResultsArgument
+    @Flag(help: "Print only the one-line state.") var brief = false
+
+    func run() throws {
+        let path = try results.path
+        let t = try ResultsFile.openForReading(path).table()
+        let state = SweepState.of(results: path, statuses: t.statuses)
+        // A run marked running while no sweep holds the file was stopped or killed mid-way.
+        var live = false
+        if case .running = state { live = true }
+        let shown = t.statuses.map { $0 == .running && !live ? "stopped" : $0.description }
+        var counts: [String: Int] = [:]
+        for s in shown { counts[s, default: 0] += 1 }
+        let tally = (RunStatus.allCases.map(\.description) + ["stopped"]).compactMap { s in counts[s].map { "\($0) \(s)" } }
+            .joined(separator: ", ")
+        if brief {
+            print("sweep '\(t.name)': \(tally); \(state.summary)")
+            throw ExitCode(state.exitCode)
+        }
+        let total = t.points.last ?? 0
+        print("sweep '\(t.name)': \(t.count) runs")
+        print(tally)
+        print("")
+        print("  id  run                              status     progress               seq/s  where")
+        for r in 0..<t.count {
+            let done = t.statuses[r] == .done ? total : t.sequencesDone[r]
+            let pct = total > 0 ? 100 * Double(done) / Double(total) : 0
+            let progress = "\(Format.count(done))/\(Format.count(total)) (\(Int(pct))%)"
+            let rate = t.sequencesPerSecond[r].isNaN ? "-" : Format.count(Int(t.sequencesPerSecond[r]))
+            let place = t.ranks[r] < 0 ? "-" : "\(t.hosts[r]):\(t.ranks[r])"
+            var line = "\(String(r).leftPad(4))  \(t.names[r].rightPad(32)) \(shown[r].rightPad(10)) "
+                + "\(progress.rightPad(22)) \(rate.leftPad(6))  \(place)"
+            if !t.messages[r].isEmpty { line += "  \(t.messages[r])" }
+            print(line)
+        }
+        print("\nsweep: \(state.summary)")
+        throw ExitCode(state.exitCode)
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every done run's rows against the checksum written with them.",
+        discussion: "Exit codes: 0 intact, 1 damage found (or the file cannot be read). "
+            + "`iclsweep run SPEC --rerun-damaged` runs the damaged ones again.")
+    @OptionGroup var results: ResultsArgument
+
+    func run() throws {
+        let path = try results.path
+        let file = try ResultsFile.openForReading(path)
+        let damaged = try file.verify()
+        let done = try file.statuses().filter { $0 == .done }.count
+        if damaged.isEmpty {
+            print("\(path): all \(done) done runs intact")
+            return
+        }
+        for d in damaged { print("damaged: \(d)") }
+        print("\(path): \(damaged.count) of \(done) done runs damaged; `iclsweep run SPEC --rerun-damaged` runs them again "
+              + "(from their final checkpoints where those are intact)")
+        throw ExitCode(1)
+    }
+}
+
+struct Summarize: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Summarise a results file per grid cell (Markdown and CSV beside it).")
+    @OptionGroup var results: ResultsArgument
+
+    func run() throws {
+        let path = try results.path
+        let summary = Summary(try ResultsFile.openForReading(path).table())
+        print(summary.markdown)
+        let written = try summary.write(besides: path)
+        print("\nwritten: \(written.joined(separator: ", "))")
+    }
+}
+
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write SVG figures (one per grid cell, plus an overview).")
+    @OptionGroup var results: ResultsArgument
+    @Option(help: "Output folder [RESULTS without .h5, plus .plots].") var out: String?
+
+    func run() throws {
+        let path = try results.path
+        let folder = out ?? ((path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".plots")
+        let paths = try Plotter(try ResultsFile.openForReading(path).table()).write(to: folder)
+        print("wrote \(paths.count) figures to \(folder) (overview.svg first)")
+    }
+}
+
+extension String {
+    func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
