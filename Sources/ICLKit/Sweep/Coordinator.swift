@@ -18,6 +18,10 @@ final class Coordinator {
     /// Runs that stopped with a checkpoint and were not handed on.
     private var unfinished = 0
 
+    /// Called once when a signal stops the sweep, before anything else: mpirun
+    /// kills the ranks 1 s after passing SIGTERM on.
+    var onStop: () -> Void = {}
+
     init(comm: MPIComm, spec: SweepSpec, todo: [Int], log: @escaping (String) -> Void, progressEvery: TimeInterval) {
         self.comm = comm
         self.spec = spec
@@ -41,8 +45,9 @@ final class Coordinator {
         while !active.isEmpty {
             var handled = false
             if StopSignal.requested && !stopSent {
-                log("\(StopSignal.signalName): stopping every run at its next step and checkpointing")
                 stopAll()
+                onStop()
+                log("\(StopSignal.signalName): stopping every run at its next step and checkpointing")
             }
             if let (bytes, _) = try comm.tryReceive(tag: SweepTag.failure) {
                 let note: FailureNote = try decode(bytes)

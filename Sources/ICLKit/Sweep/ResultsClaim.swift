@@ -124,7 +124,7 @@ public final class ResultsClaim {
 
     static func judge(_ holder: ClaimHolder, heartbeatAge age: TimeInterval) -> ClaimLiveness {
         let me = ClaimHolder.current()
-        if holder.host == me.host && holder.pid != me.pid && kill(holder.pid, 0) != 0 && errno == ESRCH {
+        if holder.host == me.host && holder.pid != me.pid && processIsGone(holder.pid) {
             return .stale(reason: "its process \(holder.pid) on \(holder.host) is gone")
         }
         if let job = holder.slurmJob, job == me.slurmJob, let then = holder.slurmRestart, let now = me.slurmRestart, then < now {
@@ -134,6 +134,15 @@ public final class ResultsClaim {
             return .stale(reason: "no heartbeat for \(Int(age)) s")
         }
         return .live(heartbeatAge: max(age, 0))
+    }
+
+    /// Whether `pid` no longer runs on this host. A zombie (killed, not yet
+    /// reaped by its parent, as happens to ranks that mpirun killed) is gone.
+    static func processIsGone(_ pid: Int32) -> Bool {
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 
     /// Stops the heartbeat and removes the claim file if it is still ours.

@@ -105,6 +105,7 @@ public final class SweepRunner {
             let started = Date(), cpuBefore = processCPUSeconds()
             let c = Coordinator(comm: comm, spec: spec, todo: todo, log: say, progressEvery: options.progressEvery)
             coordinator = c
+            c.onStop = { try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)").write(besides: spec.results) }
             exit = try c.run()
             let cpu = processCPUSeconds() - cpuBefore, wall = Date().timeIntervalSince(started)
             say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core)",

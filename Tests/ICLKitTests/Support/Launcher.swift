@@ -38,7 +38,8 @@ enum Launcher {
 
     /// Starts `iclsweep ARGS` (under `mpirun -np ranks` when ranks > 0) without waiting.
     /// With `raw`, `args[0]` is the program to run instead of iclsweep.
-    static func start(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false) throws -> (Process, Pipe) {
+    static func start(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false,
+                      env extra: [String: String] = [:]) throws -> (Process, Pipe) {
         let p = Process()
         if raw {
             p.executableURL = URL(fileURLWithPath: args[0])
@@ -51,7 +52,7 @@ enum Launcher {
             p.executableURL = URL(fileURLWithPath: try binary())
             p.arguments = args
         }
-        p.environment = environment
+        p.environment = environment.merging(extra) { $1 }
         if let cwd { p.currentDirectoryURL = cwd }
         let pipe = Pipe()
         p.standardOutput = pipe
@@ -62,18 +63,24 @@ enum Launcher {
 
     /// Runs to completion, with a time limit so a hang fails instead of blocking the suite.
     static func run(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false,
-                    timeout: TimeInterval = 300) throws -> Result {
-        let (p, pipe) = try start(args, ranks: ranks, cwd: cwd, raw: raw)
+                    env: [String: String] = [:], timeout: TimeInterval = 300) throws -> Result {
+        let (p, pipe) = try start(args, ranks: ranks, cwd: cwd, raw: raw, env: env)
         let data = Output(pipe)
+        try finish(p, within: timeout, what: args.joined(separator: " "), output: data)
+        return Result(status: p.terminationStatus, output: data.text)
+    }
+
+    /// Waits for a started job to end, killing it (and failing) after `timeout` s.
+    static func finish(_ p: Process, within timeout: TimeInterval, what: String, output: Output) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }
         if p.isRunning {
-            kill(-p.processIdentifier, SIGKILL)
-            p.terminate()
-            throw LauncherError("iclsweep \(args.joined(separator: " ")) did not finish in \(Int(timeout)) s:\n\(data.text)")
+            for child in children(of: p.processIdentifier) { kill(child, SIGKILL) }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            throw LauncherError("\(what) did not finish in \(Int(timeout)) s:\n\(output.text)")
         }
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, output: data.text)
     }
 
     /// Collects a pipe's output on a background thread (so a full pipe never blocks the child).

@@ -13,26 +13,7 @@ final class SweepIntegrationTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func spec(results: String, sequences: Int = 48_000) -> String {
-        """
-        name: integration
-        results: \(results)
-        data:
-          synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
-        training:
-          sequences: \(sequences)
-          batch: 32
-          learning_rate: 1.0e-3
-          eval_interval: 8000
-          checkpoint_interval: 3200
-        evaluation: {sequences: 200, seed: 5}
-        grid:
-          classes: [8, 16]
-          exemplars: [4]
-          variants: [bursty, matched, icl_only, ciwl_only]
-          seeds: [0]
-        """
-    }
+    func spec(results: String, sequences: Int = 48_000) -> String { SweepFixture.spec(results: results, sequences: sequences) }
 
     func writeSpec(_ name: String, results: String, sequences: Int = 48_000) throws -> String {
         let path = dir.appendingPathComponent(name).path
@@ -40,31 +21,9 @@ final class SweepIntegrationTests: XCTestCase {
         return path
     }
 
-    /// Every dataset that must not depend on how the sweep ran, as bits.
-    func fingerprint(_ path: String) throws -> [String: [UInt64]] {
-        let file = try H5File.open(path)
-        var out: [String: [UInt64]] = [:]
-        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss"] {
-            out[name] = (try file.read(name) as [Double]).map(\.bitPattern)
-        }
-        for name in ["metrics/sequences", "runs/classes", "runs/exemplars", "runs/seed", "runs/sequences_done"] {
-            out[name] = (try file.read(name) as [Int64]).map { UInt64(bitPattern: $0) }
-        }
-        out["runs/status"] = (try file.read("runs/status") as [Int32]).map { UInt64($0) }
-        for name in ["runs/name", "runs/variant", "runs/message"] {
-            out[name] = try file.dataset(name).readStrings().map { s in
-                var sum = Checksum(); sum.add(s); return sum.value
-            }
-        }
-        return out
-    }
+    func fingerprint(_ path: String) throws -> [String: [UInt64]] { try SweepFixture.fingerprint(path) }
 
-    func assertSame(_ a: [String: [UInt64]], _ b: [String: [UInt64]], _ label: String) {
-        XCTAssertEqual(Set(a.keys), Set(b.keys))
-        for (name, values) in a.sorted(by: { $0.key < $1.key }) {
-            XCTAssertEqual(values, b[name], "\(label): dataset \(name) differs")
-        }
-    }
+    func assertSame(_ a: [String: [UInt64]], _ b: [String: [UInt64]], _ label: String) { SweepFixture.assertSame(a, b, label) }
 
     func testOneRankThreeRanksAndKilledThenResumedAgreeBitwise() throws {
         // 1 rank: one process trains everything.

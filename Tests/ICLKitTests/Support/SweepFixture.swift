@@ -1,0 +1,103 @@
+import XCTest
+@testable import ICLKit
+
+/// A small sweep (8 runs: 8 and 16 classes x 4 variants) in a fresh folder,
+/// with what the sweep tests compare: every dataset that must not depend on
+/// how the sweep ran, as bits.
+struct SweepFixture {
+    let dir: URL
+
+    init(_ label: String) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: dir) }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    static func spec(results: String, sequences: Int = 48_000, data: String? = nil, checkpointInterval: Int = 3200) -> String {
+        """
+        name: integration
+        results: \(results)
+        data:
+          \(data ?? "synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}")
+        training:
+          sequences: \(sequences)
+          batch: 32
+          learning_rate: 1.0e-3
+          eval_interval: \(min(8000, sequences))
+          checkpoint_interval: \(checkpointInterval)
+        evaluation: {sequences: 200, seed: 5}
+        grid:
+          classes: [8, 16]
+          exemplars: [4]
+          variants: [bursty, matched, icl_only, ciwl_only]
+          seeds: [0]
+        """
+    }
+
+    /// Writes the spec as `NAME.yaml` with results `NAME.h5` (or `results`).
+    func writeSpec(_ name: String, results: String? = nil, sequences: Int = 48_000, data: String? = nil,
+                   checkpointInterval: Int = 3200) throws -> String {
+        let file = path("\(name).yaml")
+        try SweepFixture.spec(results: results ?? "\(name).h5", sequences: sequences, data: data,
+                              checkpointInterval: checkpointInterval)
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    /// Every dataset that must not depend on how the sweep ran, as bits.
+    static func fingerprint(_ path: String) throws -> [String: [UInt64]] {
+        let file = try H5File.open(path)
+        var out: [String: [UInt64]] = [:]
+        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss"] {
+            out[name] = (try file.read(name) as [Double]).map(\.bitPattern)
+        }
+        for name in ["metrics/sequences", "runs/classes", "runs/exemplars", "runs/seed", "runs/sequences_done"] {
+            out[name] = (try file.read(name) as [Int64]).map { UInt64(bitPattern: $0) }
+        }
+        out["runs/status"] = (try file.read("runs/status") as [Int32]).map { UInt64($0) }
+        out["runs/checksum"] = try file.read("runs/checksum") as [UInt64]
+        for name in ["runs/name", "runs/variant", "runs/message"] {
+            out[name] = try file.dataset(name).readStrings().map { s in
+                var sum = Checksum(); sum.add(s); return sum.value
+            }
+        }
+        return out
+    }
+
+    static func assertSame(_ a: [String: [UInt64]], _ b: [String: [UInt64]], _ label: String,
+                           file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(Set(a.keys), Set(b.keys), file: file, line: line)
+        for (name, values) in a.sorted(by: { $0.key < $1.key }) {
+            XCTAssertEqual(values, b[name], "\(label): dataset \(name) differs", file: file, line: line)
+        }
+    }
+
+    /// The undisturbed sweep's fingerprint: one process, no interruptions.
+    func reference(sequences: Int = 48_000) throws -> [String: [UInt64]] {
+        let spec = try writeSpec("reference", sequences: sequences)
+        let r = try Launcher.run(["run", spec, "--progress-every", "600"])
+        XCTAssertEqual(r.status, 0, r.output)
+        return try SweepFixture.fingerprint(path("reference.h5"))
+    }
+
+    /// `iclsweep status --brief` of a results file or spec: (exit code, line).
+    func status(_ target: String) throws -> (code: Int32, line: String) {
+        let r = try Launcher.run(["status", "--brief", target], timeout: 60)
+        return (r.status, r.output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Waits (up to `timeout` s) until `condition` holds on the results table.
+    @discardableResult
+    func wait(for results: String, timeout: TimeInterval = 120, job: Process,
+              until condition: (ResultsTable) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while job.isRunning && Date() < deadline {
+            usleep(100_000)
+            if let t = try? ResultsFile.openForReading(results).table(), condition(t) { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,225 @@
+import XCTest
+@testable import ICLKit
+
+/// Faults under real `mpirun -np 3` jobs: every error ends the whole job with
+/// its one-line message (a hang would trip the launch timeout), nothing is
+/// marked final that a rerun could finish, and the next start resumes to
+/// results bitwise equal to an undisturbed sweep.
+final class SweepFaultTests: XCTestCase {
+    var f: SweepFixture!
+    var mounts: [String] = []
+
+    override func setUpWithError() throws { f = try SweepFixture("faults") }
+
+    override func tearDownWithError() throws {
+        for m in mounts.reversed() { _ = try? Launcher.run(["/usr/bin/umount", "-l", m], raw: true, timeout: 30) }
+        f.remove()
+    }
+
+    /// A failing worker must end the job well inside this (the failure path
+    /// allows 5 s for the others to checkpoint and 8 s as a backstop).
+    let failureTimeout: TimeInterval = 40
+
+    func assertCleanError(_ r: Launcher.Result, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotEqual(r.status, 0, r.output, file: file, line: line)
+        XCTAssert(r.output.contains(expected), "expected '\(expected)' in:\n\(r.output)", file: file, line: line)
+        XCTAssertFalse(r.output.contains("Backtrace") || r.output.contains("crashed") || r.output.contains("Segmentation"),
+                       r.output, file: file, line: line)
+    }
+
+    /// Mounts a tmpfs of `size` at `path` (root only), or skips the test.
+    func mountTmpfs(_ path: String, size: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let r = try Launcher.run(["/usr/bin/mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path], raw: true, timeout: 30)
+        if r.status != 0 { throw XCTSkip("needs root to mount a small file system: \(r.output)") }
+        mounts.append(path)
+    }
+
+    func remount(_ path: String, _ options: String) throws {
+        let r = try Launcher.run(["/usr/bin/mount", "-o", "remount,\(options)", path], raw: true, timeout: 30)
+        XCTAssertEqual(r.status, 0, r.output)
+    }
+
+    /// Starts a sweep and stops it with SIGUSR1 once some run is part-way.
+    func partialSweep(_ spec: String, results: String) throws {
+        let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
+        let out = Launcher.Output(pipe)
+        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
+        kill(job.processIdentifier, SIGUSR1)
+        try Launcher.finish(job, within: 60, what: "partial sweep", output: out)
+        XCTAssertEqual(job.terminationStatus, 75, out.text)
+    }
+
+    // MARK: - Worker-side errors
+
+    func testDamagedResultsFileEndsTheJobAndTheRepairedFileResumesIdentically() throws {
+        let reference = try f.reference()
+        let spec = try f.writeSpec("damaged"), results = f.path("damaged.h5")
+        try partialSweep(spec, results: results)
+
+        // Garble the object header of a dataset only the workers open.
+        let ls = try Launcher.run(["/usr/bin/h5ls", "-v", "\(results)/metrics/loss"], raw: true, timeout: 30)
+        let location = try XCTUnwrap(ls.output.components(separatedBy: "Location:").dropFirst().first?
+            .split(separator: ":").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }, ls.output)
+        let intact = try Data(contentsOf: URL(fileURLWithPath: results))
+        var damaged = intact
+        damaged.replaceSubrange((location + 4)..<(location + 18), with: Data("GARBAGEGARBAGE".utf8))
+        try damaged.write(to: URL(fileURLWithPath: results))
+
+        let r = try Launcher.run(["run", spec], ranks: 3, timeout: failureTimeout)
+        assertCleanError(r, "error on rank")
+        XCTAssert(r.output.contains("metrics/loss"), r.output)
+        XCTAssert(r.output.contains("run "), "names the run in hand: \(r.output)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ResultsClaim.path(for: results)), "the claim is released")
+
+        try intact.write(to: URL(fileURLWithPath: results))  // the user restores the file
+        let resumed = try Launcher.run(["run", spec], ranks: 3)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "damaged, restored and resumed")
+    }
+
+    func testNaNInTheFeaturesIsFoundBeforeAnythingIsCreated() throws {
+        let features = f.path("features.h5")
+        func writeFeatures(nan: Bool) throws {
+            var values = (0..<(16 * 4 * 16)).map { Float(sin(Double($0))) }
+            if nan { values[(3 * 4 + 2) * 16 + 5] = .nan }
+            let file = try H5File.create(features)
+            try file.write("resnet18/224/feat", values, shape: [16, 4, 16])
+        }
+        try writeFeatures(nan: true)
+        let spec = try f.writeSpec("nan", sequences: 3200, data: "file: {path: features.h5}")
+        let validate = try Launcher.run(["validate", spec], timeout: 60)
+        assertCleanError(validate, "holds nan at [class 3, exemplar 2, component 5]")
+        let r = try Launcher.run(["run", spec], ranks: 3, timeout: failureTimeout)
+        assertCleanError(r, "holds nan at [class 3, exemplar 2, component 5]")
+        for leftover in ["nan.h5", "nan.h5.partial", "nan.h5.checkpoints", "nan.h5.claim"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: f.path(leftover)), "\(leftover) was created")
+        }
+        try writeFeatures(nan: false)
+        let fixed = try Launcher.run(["run", spec], ranks: 3)
+        XCTAssertEqual(fixed.status, 0, fixed.output)
+    }
+
+    /// A full disk and a read-only folder during checkpoints: the job stops
+    /// with what to fix, no run is marked final, and a plain rerun after the
+    /// fix finishes identically.
+    func testFullAndReadOnlyCheckpointFoldersStopTheJobAndRerunsFinishIdentically() throws {
+        let reference = try f.reference()
+        for (name, options) in [("full", "size=600k"), ("readonly", "size=64m")] {
+            let spec = try f.writeSpec(name), results = f.path("\(name).h5")
+            let mount = f.path("\(name)-disk")
+            try mountTmpfs(mount, size: String(options.dropFirst(5)))
+            if name == "readonly" { try remount(mount, "ro") }
+            try FileManager.default.createSymbolicLink(atPath: results + ".checkpoints", withDestinationPath: mount)
+
+            let r = try Launcher.run(["run", spec], ranks: 3, timeout: failureTimeout)
+            let reason = name == "full" ? "No space left on device" : "Read-only file system"
+            assertCleanError(r, reason)
+            XCTAssert(r.output.contains(name == "full" ? "free space there" : "make it writable"), r.output)
+            let t = try ResultsFile.openForReading(results).table()
+            XCTAssertFalse(t.statuses.contains { $0 == .failed || $0 == .diverged }, "\(name): nothing final: \(t.statuses)")
+            XCTAssert(t.statuses.contains { $0 != .done }, "\(name): work remains")
+            let status = try f.status(results)
+            XCTAssertEqual(status.code, 1, status.line)
+            XCTAssert(status.line.contains(reason), status.line)
+
+            try remount(mount, name == "full" ? "size=64m" : "rw")
+            let rerun = try Launcher.run(["run", spec], ranks: 3)
+            XCTAssertEqual(rerun.status, 0, rerun.output)
+            SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "\(name), fixed and rerun")
+            XCTAssertEqual(try f.status(results).code, 0)
+        }
+    }
+
+    // MARK: - One sweep per results file
+
+    func testASecondSweepIsRefusedAndAClaimLeftBySIGKILLIsTakenOver() throws {
+        let spec = try f.writeSpec("claimed", sequences: 192_000), results = f.path("claimed.h5")
+        // Two at the same instant: exactly one runs.
+        let (a, pa) = try Launcher.start(["run", spec], ranks: 3)
+        let (b, pb) = try Launcher.start(["run", spec], ranks: 3)
+        let oa = Launcher.Output(pa), ob = Launcher.Output(pb)
+        let deadline = Date().addingTimeInterval(30)
+        while a.isRunning && b.isRunning && Date() < deadline { usleep(50_000) }
+        let (refused, refusedOut, winner, winnerOut) = a.isRunning ? (b, ob, a, oa) : (a, oa, b, ob)
+        try Launcher.finish(refused, within: 30, what: "second sweep", output: refusedOut)
+        XCTAssertEqual(refused.terminationStatus, 1, refusedOut.text)
+        XCTAssert(refusedOut.text.contains("is in use by another sweep (host"), refusedOut.text)
+        XCTAssert(winner.isRunning, "the other sweep runs on: \(winnerOut.text)")
+
+        // 0.3 s and 5 s after the start of the one that runs.
+        for delay in [0.3, 5.0] {
+            usleep(UInt32(delay * 1_000_000))
+            XCTAssert(winner.isRunning, "the first sweep still runs at +\(delay) s")
+            let r = try Launcher.run(["run", spec], ranks: 3, timeout: 60)
+            XCTAssertEqual(r.status, 1, r.output)
+            XCTAssert(r.output.contains("is in use by another sweep"), r.output)
+            XCTAssert(r.output.contains("pid"), "says who holds it: \(r.output)")
+        }
+        let running = try f.status(results)
+        XCTAssertEqual(running.code, 3, running.line)
+
+        // SIGKILL to the holder (rank 0): its claim is left behind, and taken over.
+        let claim = try JSONDecoder().decode(ClaimHolder.self, from: Data(contentsOf: URL(fileURLWithPath: ResultsClaim.path(for: results))))
+        kill(claim.pid, SIGKILL)
+        try Launcher.finish(winner, within: 60, what: "killed sweep", output: winnerOut)
+        let killed = try f.status(results)
+        XCTAssertEqual(killed.code, 75, killed.line)
+        let takeover = try Launcher.run(["run", spec], ranks: 3)
+        XCTAssertEqual(takeover.status, 0, takeover.output)
+        XCTAssert(takeover.output.contains("taking over the claim"), takeover.output)
+        XCTAssert(takeover.output.contains("is gone"), takeover.output)
+        XCTAssertEqual(try ResultsFile.openForReading(results).verify().count, 0)
+        XCTAssertEqual(try f.status(results).code, 0)
+    }
+
+    // MARK: - Signals
+
+    func testSIGTERMAndSIGINTToMpirunAndASignalToOneWorker() throws {
+        let reference = try f.reference()
+        // mpirun passes SIGTERM (and SIGINT, as SIGTERM) on to the ranks and
+        // kills them 1 s later: they stop and checkpoint at once, or are
+        // killed; either way `status` says work remains and the resume is exact.
+        for (name, signal) in [("term", SIGTERM), ("int", SIGINT)] {
+            let spec = try f.writeSpec(name), results = f.path("\(name).h5")
+            let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
+            let out = Launcher.Output(pipe)
+            XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
+            kill(job.processIdentifier, signal)
+            try Launcher.finish(job, within: 60, what: "\(name) sweep", output: out)
+            let status = try f.status(results)
+            XCTAssertEqual(status.code, 75, "status tells 'stopped, work remains' whatever mpirun exited with: \(status.line)")
+            XCTAssert(status.line.contains("stopped by SIGTERM") || status.line.contains("was killed"), status.line)
+            let resumed = try Launcher.run(["run", spec], ranks: 3)
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "\(name), resumed")
+        }
+
+        // A worker signalled alone stops alone; the others finish its run and the sweep.
+        let spec = try f.writeSpec("alone"), results = f.path("alone.h5")
+        let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
+        let out = Launcher.Output(pipe)
+        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
+        let holder = try JSONDecoder().decode(ClaimHolder.self, from: Data(contentsOf: URL(fileURLWithPath: ResultsClaim.path(for: results))))
+        let worker = try XCTUnwrap(Launcher.children(of: job.processIdentifier).last { $0 != holder.pid })
+        kill(worker, SIGTERM)
+        try Launcher.finish(job, within: 120, what: "sweep with one worker stopped", output: out)
+        XCTAssertEqual(job.terminationStatus, 0, out.text)
+        XCTAssert(out.text.contains("takes no more runs"), out.text)
+        XCTAssert(out.text.contains("handed to another worker"), out.text)
+        SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "one worker stopped alone")
+    }
+
+    // MARK: - Paths
+
+    func testAResultsPathOf250Characters() throws {
+        var folder = f.dir.path
+        while folder.utf8.count < 240 { folder += "/" + String(repeating: "d", count: min(60, 240 - folder.utf8.count)) }
+        let results = folder + "/" + String(repeating: "r", count: max(1, 250 - folder.utf8.count - 4)) + ".h5"
+        XCTAssertEqual(results.utf8.count, 250)
+        let spec = try f.writeSpec("long", results: results, sequences: 3200)
+        let r = try Launcher.run(["run", spec], ranks: 3)
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(try ResultsFile.openForReading(results).statuses(), Array(repeating: .done, count: 8))
+    }
+}
