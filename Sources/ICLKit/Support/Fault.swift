@@ -4,11 +4,11 @@ import Foundation
 /// instead of `NSCocoaErrorDomain Code=516 ...`, everything else by its own
 /// description with line breaks folded.
 public func describe(_ error: Error) -> String {
-    if let posix = error as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
-    guard type(of: error) is NSError.Type else { return oneLine("\(error)") }
+    guard isFoundationError(error) else { return oneLine("\(error)") }
     let ns = error as NSError
     let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
-    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+    if let inner = ns.userInfo[NSUnderlyingErrorKey] as? Error, case let underlying = inner as NSError,
+       underlying.domain == NSPOSIXErrorDomain {
         let reason = String(cString: strerror(Int32(underlying.code)))
         return path.map { "\($0): \(reason)" } ?? reason
     }
@@ -18,6 +18,13 @@ public func describe(_ error: Error) -> String {
     }
     let reason = ns.localizedDescription.replacingOccurrences(of: "The operation could not be completed. ", with: "")
     return oneLine(path.map { "\($0): \(reason)" } ?? reason)
+}
+
+/// Whether `error` comes from Foundation or the system (CocoaError,
+/// POSIXError, NSError), whose own descriptions are not for users.
+public func isFoundationError(_ error: Error) -> Bool {
+    let domain = (error as NSError).domain
+    return domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain
 }
 
 func oneLine(_ text: String) -> String {

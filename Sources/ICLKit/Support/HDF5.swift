@@ -104,9 +104,11 @@ final class H5File {
     /// Opens an existing file. With `comm`, the call is collective.
     static func open(_ path: String, writable: Bool = false, comm: MPIComm? = nil) throws -> H5File {
         _ = H5.silenced
-        guard FileManager.default.fileExists(atPath: path) else {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw HDF5Error(function: "H5Fopen(\(path))", message: "no such file")
         }
+        if isFolder.boolValue { throw HDF5Error(function: "H5Fopen(\(path))", message: "it is a folder, not a file") }
         let fapl = try accessList(comm: comm)
         let flags = writable ? shim_H5F_ACC_RDWR() : shim_H5F_ACC_RDONLY()
         let id = try H5.check("H5Fopen(\(path))", H5Fopen(path, flags, fapl.id))

@@ -36,7 +36,7 @@ public final class ResultsFile {
         pointCount = points
     }
 
-    private func dataset(_ name: String) throws -> H5Dataset {
+    func dataset(_ name: String) throws -> H5Dataset {
         if let d = datasets[name] { return d }
         let d = try file.dataset(name)
         datasets[name] = d

@@ -18,7 +18,7 @@ final class SweepFaultTests: XCTestCase {
 
     /// A failing worker must end the job well inside this (the failure path
     /// allows 5 s for the others to checkpoint and 8 s as a backstop).
-    let failureTimeout: TimeInterval = 40
+    let failureTimeout: TimeInterval = 20
 
     func assertCleanError(_ r: Launcher.Result, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertNotEqual(r.status, 0, r.output, file: file, line: line)

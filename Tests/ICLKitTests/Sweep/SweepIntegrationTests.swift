@@ -71,8 +71,8 @@ final class SweepIntegrationTests: XCTestCase {
         XCTAssert(interrupted.statuses.contains { $0 != .done }, "work remained")
 
         let status = try Launcher.run(["status", killedPath])
-        XCTAssertEqual(status.status, 0, status.output)
-        XCTAssert(status.output.contains("running"), status.output)
+        XCTAssertEqual(status.status, 75, "work remains: \(status.output)")
+        XCTAssert(status.output.contains("stopped") && status.output.contains("was killed"), status.output)
 
         let resumed = try Launcher.run(["run", killed], ranks: 3)
         XCTAssertEqual(resumed.status, 0, resumed.output)

@@ -76,4 +76,38 @@ final class SweepSpecTests: XCTestCase {
             .replacingOccurrences(of: "name: t", with: "name: t  # a comment"))
         XCTAssertEqual(b.differences(from: a), ["training.sequences: 3200 -> 6400"])
     }
+
+    func testNumbersAreComparedByValueWhenSpecsAreCompared() throws {
+        let a = try parse(Self.valid.replacingOccurrences(of: "learning_rate: 1.0e-3", with: "learning_rate: 5.0e-4"))
+        let b = try parse(Self.valid.replacingOccurrences(of: "learning_rate: 1.0e-3", with: "learning_rate: 0.0005")
+                               .replacingOccurrences(of: "sequences: 3200", with: "sequences: 3_200"))
+        XCTAssertEqual(a.differences(from: b), [])
+        let c = try parse(Self.valid.replacingOccurrences(of: "learning_rate: 1.0e-3", with: "learning_rate: 0.0006"))
+        XCTAssertEqual(c.differences(from: a), ["training.learning_rate: 5.0e-4 -> 0.0006"])
+        let d = try parse(Self.valid.replacingOccurrences(of: "seeds: [0, 1, 2]", with: "seeds: [0, 1, 2.0e0]"))
+        XCTAssertEqual(d.differences(from: try parse(Self.valid)), [], "lists of numbers too")
+    }
+
+    func testAnEvalIntervalLongerThanTheRunIsRefused() {
+        let text = Self.valid.replacingOccurrences(of: "eval_interval: 1600", with: "eval_interval: 6400")
+        XCTAssertEqual(error(text), "/tmp/spec.yaml:9: training.eval_interval: 6400 is larger than training.sequences (3200): "
+                       + "the run would only be evaluated at its start and end")
+    }
+
+    /// The grid is made from the index: a million points cost nothing until used.
+    func testAMillionPointGridIsIndexedWithoutBeingBuilt() throws {
+        let seeds = (0..<2500).map(String.init).joined(separator: ", ")
+        let text = Self.valid
+            .replacingOccurrences(of: "classes: [8, 16]", with: "classes: [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]")
+            .replacingOccurrences(of: "variants: [bursty, icl_only]", with: "variants: [bursty, matched, icl_only, ciwl_only]")
+            .replacingOccurrences(of: "exemplars: [4]", with: "exemplars: [1, 2, 3, 4]")
+            .replacingOccurrences(of: "seeds: [0, 1, 2]", with: "seeds: [\(seeds)]")
+        let s = try parse(text)
+        XCTAssertEqual(s.runs.count, 10 * 4 * 4 * 2500)
+        XCTAssertEqual(s.runs[399_999].name, "K12-E4-ciwl_only-s2499")
+        XCTAssertEqual(s.runs[2500].name, "K3-E1-matched-s0")
+        XCTAssertEqual(s.runs[123_456].id, 123_456)
+        let order = s.schedule(of: [0, 399_999, 2500, 2501])
+        XCTAssertEqual(order.first, 399_999, "the most classes first")
+    }
 }

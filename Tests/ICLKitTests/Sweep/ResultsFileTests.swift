@@ -1,0 +1,67 @@
+import XCTest
+@testable import ICLKit
+
+/// The results file on its own (serial HDF5): statuses it does not know are
+/// errors, and every done run's rows carry a checksum that `verify` checks.
+final class ResultsFileTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("results-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func makeFile() throws -> (SweepSpec, ResultsFile) {
+        let text = SweepSpecTests.valid.replacingOccurrences(of: "results: out/t.h5", with: "results: r.h5")
+        let spec = try SweepSpec.parse(text, file: dir.appendingPathComponent("s.yaml").path)
+        return (spec, try ResultsFile.create(spec: spec, comm: nil))
+    }
+
+    /// A history with a value per point that depends on the run.
+    func history(_ spec: SweepSpec, run: Int) -> History {
+        History(records: spec.evalPoints.map { p in
+            let x = Double(run) + Double(p) / 1e4
+            return EvalRecord(sequences: p, trainLoss: x, accuracy: [x, x, x, x, x], inContextAccuracy: [x, x, x, x, x],
+                              loss: [x, x, x, x, x])
+        })
+    }
+
+    func finish(_ spec: SweepSpec, _ file: ResultsFile, run: Int) throws {
+        let point = spec.runs[run]
+        try file.markRunning(point, host: "h", rank: 1)
+        let h = history(spec, run: run)
+        for (p, r) in h.records.enumerated() { try file.writeEval(run, point: p, r) }
+        try file.markDone(point, points: spec.evalPoints, history: h)
+    }
+
+    func testVerifyFindsDamagedRowsAndOnlyThose() throws {
+        let (spec, file) = try makeFile()
+        for run in [0, 3, 5] { try finish(spec, file, run: run) }
+        XCTAssertEqual(try file.verify().map(\.run), [])
+        // A flipped value in one run's metrics, and a changed grid point in another's.
+        var changed = history(spec, run: 3).records[1]
+        changed.inContextAccuracy[2] = 0.25
+        try file.writeEval(3, point: 1, changed)
+        try file.dataset("runs/seed").writeBlock([Int64(99)], start: [5], count: [1])
+        let damaged = try file.verify()
+        XCTAssertEqual(damaged.map(\.run), [3, 5])
+        XCTAssert(damaged[0].description.hasPrefix("run 3 \(spec.runs[3].name): "), damaged[0].description)
+        XCTAssert(damaged[0].reason.contains("do not match their checksum"), damaged[0].reason)
+        // Putting the values back makes it intact again.
+        for (p, r) in history(spec, run: 3).records.enumerated() { try file.writeEval(3, point: p, r) }
+        try file.dataset("runs/seed").writeBlock([Int64(spec.runs[5].config.seed)], start: [5], count: [1])
+        XCTAssertEqual(try file.verify().count, 0)
+        try file.close()
+    }
+
+    func testAStatusThisVersionDoesNotKnowIsAnError() throws {
+        let (spec, file) = try makeFile()
+        try file.dataset("runs/status").writeBlock([Int32(9)], start: [4], count: [1])
+        XCTAssertThrowsError(try file.statuses()) { error in
+            let text = "\(error)"
+            XCTAssert(text.contains("run 4 of \(spec.results) has status 9"), text)
+            XCTAssert(text.contains("0 pending"), text)
+        }
+        try file.close()
+    }
+}
