@@ -4,16 +4,13 @@ import XCTest
 /// The results file on its own (serial HDF5): statuses it does not know are
 /// errors, and every done run's rows carry a checksum that `verify` checks.
 final class ResultsFileTests: XCTestCase {
-    var dir: URL!
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("results-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+    var f: SweepFixture!
+    override func setUpWithError() throws { f = try SweepFixture("results") }
+    override func tearDownWithError() throws { f.remove() }
 
     func makeFile() throws -> (SweepSpec, ResultsFile) {
         let text = SweepSpecTests.valid.replacingOccurrences(of: "results: out/t.h5", with: "results: r.h5")
-        let spec = try SweepSpec.parse(text, file: dir.appendingPathComponent("s.yaml").path)
+        let spec = try SweepSpec.parse(text, file: f.path("s.yaml"))
         return (spec, try ResultsFile.create(spec: spec, comm: nil))
     }
 

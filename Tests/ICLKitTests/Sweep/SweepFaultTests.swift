@@ -131,6 +131,36 @@ final class SweepFaultTests: XCTestCase {
         }
     }
 
+    // MARK: - Integrity
+
+    func testVerifyNamesDamagedRunsAndRerunDamagedRestoresThem() throws {
+        let spec = try f.writeSpec("verified", sequences: 6400), results = f.path("verified.h5")
+        let first = try Launcher.run(["run", spec], ranks: 3)
+        XCTAssertEqual(first.status, 0, first.output)
+        let intact = try SweepFixture.fingerprint(results)
+        XCTAssertEqual(try Launcher.run(["verify", spec], timeout: 60).status, 0)
+
+        // One value of run 6's metrics changes on disk, as a flipped bit would.
+        do {
+            let file = try ResultsFile.open(path: results, writable: true, comm: nil)
+            try file.dataset("metrics/accuracy").writeBlock([0.123], start: [6, 1, 0], count: [1, 1, 1])
+            try file.close()
+        }
+        let verify = try Launcher.run(["verify", spec], timeout: 60)
+        XCTAssertEqual(verify.status, 1, verify.output)
+        XCTAssert(verify.output.contains("damaged: run 6 K16-E4-icl_only-s0: rows do not match their checksum"), verify.output)
+        XCTAssert(verify.output.contains("1 of 8 done runs damaged"), verify.output)
+        let plain = try Launcher.run(["run", spec], ranks: 3)
+        XCTAssert(plain.output.contains("8 runs, 0 to do"), "damage is re-run only when asked: \(plain.output)")
+
+        let repaired = try Launcher.run(["run", spec, "--rerun-damaged"], ranks: 3)
+        XCTAssertEqual(repaired.status, 0, repaired.output)
+        XCTAssert(repaired.output.contains("re-running 1 damaged run"), repaired.output)
+        XCTAssert(repaired.output.contains("resuming from checkpoint at 6,400 sequences"), "from its final checkpoint: \(repaired.output)")
+        XCTAssertEqual(try Launcher.run(["verify", spec], timeout: 60).status, 0)
+        SweepFixture.assertSame(intact, try SweepFixture.fingerprint(results), "damaged and re-run")
+    }
+
     // MARK: - One sweep per results file
 
     func testASecondSweepIsRefusedAndAClaimLeftBySIGKILLIsTakenOver() throws {
