@@ -17,4 +17,6 @@ static inline MPI_Status *shim_MPI_STATUS_IGNORE(void) { return MPI_STATUS_IGNOR
 static inline int shim_MPI_ANY_SOURCE(void) { return MPI_ANY_SOURCE; }
 static inline int shim_MPI_MAX_ERROR_STRING(void) { return MPI_MAX_ERROR_STRING; }
 static inline int shim_MPI_MAX_PROCESSOR_NAME(void) { return MPI_MAX_PROCESSOR_NAME; }
+// An enumerator in OpenMPI, a macro elsewhere.
+static inline int shim_MPI_COMM_TYPE_SHARED(void) { return MPI_COMM_TYPE_SHARED; }
 #endif

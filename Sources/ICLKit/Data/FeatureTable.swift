@@ -2,20 +2,51 @@ import CHDF5
 import Foundation
 
 /// Exemplar vectors `[classes, exemplars, dim]`, row-major and contiguous:
-/// the vector of exemplar `e` of class `c` is row `c * exemplars + e`.
+/// the vector of exemplar `e` of class `c` is row `c * exemplars + e`. The
+/// memory is the table's own, or (in a sweep) memory shared by every rank
+/// of a node, which the table only reads.
 public struct FeatureTable {
     public let classes: Int
     public let exemplars: Int
     public let dim: Int
-    public private(set) var values: [Float]
+    private let storage: Storage
 
-    public init(classes: Int, exemplars: Int, dim: Int, values: [Float]) {
-        precondition(values.count == classes * exemplars * dim)
+    /// Owned memory, freed with the last copy of the table; or a view of memory owned elsewhere.
+    private final class Storage {
+        let base: UnsafeMutablePointer<Float>
+        let owned: Bool
+        init(base: UnsafeMutablePointer<Float>, owned: Bool) { self.base = base; self.owned = owned }
+        deinit { if owned { base.deallocate() } }
+    }
+
+    /// A table in memory of its own, filled by `fill` (given the `count` floats to write).
+    public init(classes: Int, exemplars: Int, dim: Int, fill: (UnsafeMutablePointer<Float>) throws -> Void) rethrows {
+        let base = UnsafeMutablePointer<Float>.allocate(capacity: classes * exemplars * dim)
+        storage = Storage(base: base, owned: true)
         self.classes = classes
         self.exemplars = exemplars
         self.dim = dim
-        self.values = values
+        try fill(base)
     }
+
+    public init(classes: Int, exemplars: Int, dim: Int, values: [Float]) {
+        precondition(values.count == classes * exemplars * dim)
+        self.init(classes: classes, exemplars: exemplars, dim: dim) { $0.update(from: values, count: values.count) }
+    }
+
+    /// A read-only view of `count` floats that someone else owns and keeps alive.
+    public init(classes: Int, exemplars: Int, dim: Int, viewing base: UnsafePointer<Float>) {
+        storage = Storage(base: UnsafeMutablePointer(mutating: base), owned: false)
+        self.classes = classes
+        self.exemplars = exemplars
+        self.dim = dim
+    }
+
+    public var count: Int { classes * exemplars * dim }
+    /// The vectors (read only).
+    public var pointer: UnsafePointer<Float> { UnsafePointer(storage.base) }
+    /// A copy of the vectors, for tests and traces.
+    public var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
     @inline(__always) public func row(class c: Int, exemplar e: Int) -> Int { c * exemplars + e }
 }
@@ -46,8 +77,12 @@ public struct SyntheticData: Codable, Equatable {
     /// has its own random stream, so a smaller table is exactly the corner of
     /// a larger one with the same seed.
     public func table(classes K: Int, exemplars E: Int) -> FeatureTable {
+        FeatureTable(classes: K, exemplars: E, dim: dim) { fill($0, classes: K, exemplars: E) }
+    }
+
+    /// Writes the first `K` classes x `E` exemplars (`K * E * dim` floats) to `values`.
+    public func fill(_ values: UnsafeMutablePointer<Float>, classes K: Int, exemplars E: Int) {
         precondition(K <= classes && E <= exemplars)
-        var values = [Float](repeating: 0, count: K * E * dim)
         let scale = 1 / (1 + noise * noise).squareRoot()
         var prototype = [Double](repeating: 0, count: dim)
         for c in 0..<K {
@@ -60,7 +95,6 @@ public struct SyntheticData: Codable, Equatable {
                 }
             }
         }
-        return FeatureTable(classes: K, exemplars: E, dim: dim, values: values)
     }
 }
 
@@ -102,6 +136,12 @@ public struct FeatureFile: Codable, Equatable {
 
     /// Reads the first `K` classes and first `E` exemplars of each.
     public func table(classes K: Int, exemplars E: Int) throws -> FeatureTable {
+        try FeatureTable(classes: K, exemplars: E, dim: try shape().dim) { try fill($0, classes: K, exemplars: E) }
+    }
+
+    /// Reads the first `K` classes x `E` exemplars into `values`, checking
+    /// that every one is finite.
+    public func fill(_ values: UnsafeMutablePointer<Float>, classes K: Int, exemplars E: Int) throws {
         let (ds, shape) = try openChecked()
         guard K <= shape[0] else {
             throw DataError("features file \(path): asked for \(K) classes, '\(dataset)' has \(shape[0])")
@@ -109,13 +149,14 @@ public struct FeatureFile: Codable, Equatable {
         guard E <= shape[1] else {
             throw DataError("features file \(path): asked for \(E) exemplars, '\(dataset)' has \(shape[1])")
         }
-        let values: [Float] = try ds.readBlock(start: [0, 0, 0], count: [K, E, shape[2]])
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+        let count = K * E * shape[2]
+        try ds.readBlock(into: UnsafeMutableBufferPointer(start: values, count: count), start: [0, 0, 0], count: [K, E, shape[2]])
+        let read = UnsafeBufferPointer(start: values, count: count)
+        if let bad = read.firstIndex(where: { !$0.isFinite }) {
             let dim = shape[2], row = bad / dim
             throw DataError("features file \(path): dataset '\(dataset)' holds \(values[bad]) at [class \(row / E), "
-                            + "exemplar \(row % E), component \(bad % dim)]\(values.lazy.filter { !$0.isFinite }.count > 1 ? " and elsewhere" : "")")
+                            + "exemplar \(row % E), component \(bad % dim)]\(read.lazy.filter { !$0.isFinite }.count > 1 ? " and elsewhere" : "")")
         }
-        return FeatureTable(classes: K, exemplars: E, dim: shape[2], values: values)
     }
 }
 
@@ -133,12 +174,24 @@ public enum DataSource: Codable, Equatable {
     }
 
     public func table(classes: Int, exemplars: Int) throws -> FeatureTable {
-        let (k, e, _) = try available()
+        let dim = try check(classes: classes, exemplars: exemplars)
+        return try FeatureTable(classes: classes, exemplars: exemplars, dim: dim) { try fill($0, classes: classes, exemplars: exemplars) }
+    }
+
+    /// Writes the first `classes` x `exemplars` vectors (`classes * exemplars * dim` floats) to `values`.
+    public func fill(_ values: UnsafeMutablePointer<Float>, classes: Int, exemplars: Int) throws {
+        _ = try check(classes: classes, exemplars: exemplars)
+        switch self {
+        case .synthetic(let s): s.fill(values, classes: classes, exemplars: exemplars)
+        case .file(let f): try f.fill(values, classes: classes, exemplars: exemplars)
+        }
+    }
+
+    /// The vector size, once the data is known to hold `classes` x `exemplars`.
+    private func check(classes: Int, exemplars: Int) throws -> Int {
+        let (k, e, dim) = try available()
         guard classes <= k else { throw DataError("asked for \(classes) classes, the data has \(k)") }
         guard exemplars <= e else { throw DataError("asked for \(exemplars) exemplars, the data has \(e)") }
-        switch self {
-        case .synthetic(let s): return s.table(classes: classes, exemplars: exemplars)
-        case .file(let f): return try f.table(classes: classes, exemplars: exemplars)
-        }
+        return dim
     }
 }

@@ -100,11 +100,10 @@ struct Transformer<T: ModelScalar> {
     /// Gathers the batch's exemplar vectors into `ws.x`.
     func gather(_ ws: Workspace<T>, batch: Batch, table: FeatureTable) {
         let dim = config.inputDim
-        table.values.withUnsafeBufferPointer { src in
-            for (r, row) in batch.rows.enumerated() {
-                let from = src.baseAddress! + Int(row) * dim, to = ws.x.pointer + r * dim
-                for i in 0..<dim { to[i] = T(from[i]) }
-            }
+        let src = table.pointer
+        for (r, row) in batch.rows.enumerated() {
+            let from = src + Int(row) * dim, to = ws.x.pointer + r * dim
+            for i in 0..<dim { to[i] = T(from[i]) }
         }
     }
 

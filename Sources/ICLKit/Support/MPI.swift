@@ -88,6 +88,20 @@ public final class MPIComm {
 
     public func barrier() throws { try MPICall.check("MPI_Barrier", MPI_Barrier(handle)) }
 
+    /// A barrier that waits by polling with short sleeps (`MPI_Ibarrier`), so
+    /// ranks waiting for a slow one do not take its core, as OpenMPI's
+    /// blocking collectives would.
+    public func barrierSleeping(pollInterval: TimeInterval = 0.005) throws {
+        var request: MPI_Request?
+        try MPICall.check("MPI_Ibarrier", MPI_Ibarrier(handle, &request))
+        var done: Int32 = 0
+        while true {
+            try MPICall.check("MPI_Test", MPI_Test(&request, &done, shim_MPI_STATUS_IGNORE()))
+            if done != 0 { return }
+            usleep(UInt32(pollInterval * 1_000_000))
+        }
+    }
+
     /// Ends every rank of the job with `code`. Used once, at the top level.
     public func abort(_ code: Int32) -> Never {
         fflush(nil)
@@ -153,10 +167,69 @@ public final class MPIComm {
         return v
     }
 
+    /// The ranks of this communicator that share memory with this one (its
+    /// node), ranked in the same order. `simulatedNodes` (tests only) splits
+    /// every node further, by rank modulo that number, to act as several.
+    public func node(simulatedNodes: Int? = nil) throws -> MPIComm {
+        var shared: MPI_Comm?
+        try MPICall.check("MPI_Comm_split_type",
+                          MPI_Comm_split_type(handle, shim_MPI_COMM_TYPE_SHARED(), rank.value, shim_MPI_INFO_NULL(), &shared))
+        var node = MPIComm(handle: shared!)
+        if let n = simulatedNodes, n > 1 {
+            var part: MPI_Comm?
+            try MPICall.check("MPI_Comm_split", MPI_Comm_split(node.handle, rank.value % Int32(n), rank.value, &part))
+            node = MPIComm(handle: part!)
+        }
+        try MPICall.check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(node.handle, shim_MPI_ERRORS_RETURN()))
+        return node
+    }
+
+    /// The sum of `value` over all ranks.
+    public func allSum(_ value: Int64) throws -> Int64 {
+        var input = value, output: Int64 = 0
+        try MPICall.check("MPI_Allreduce", MPI_Allreduce(&input, &output, 1, shim_MPI_INT64(), shim_MPI_SUM(), handle))
+        return output
+    }
+
     /// The maximum of `value` over all ranks.
     public func allMax(_ value: Int64) throws -> Int64 {
         var input = value, output: Int64 = 0
         try MPICall.check("MPI_Allreduce", MPI_Allreduce(&input, &output, 1, shim_MPI_INT64(), shim_MPI_MAX(), handle))
         return output
+    }
+}
+
+/// Memory shared by the ranks of one node (`MPI_Win_allocate_shared`):
+/// rank 0 of `comm` allocates `bytes`, every rank maps the same pages.
+/// Creating and freeing are collective over `comm`; `free` must be called
+/// by every rank at the same point (never from a deinit).
+public final class MPISharedMemory {
+    private var window: MPI_Win?
+    /// The start of the shared bytes, in this rank's address space.
+    public let base: UnsafeMutableRawPointer
+    public let bytes: Int
+
+    public init(bytes: Int, comm: MPIComm) throws {
+        let mine = comm.rank == .coordinator ? bytes : 0
+        var local: UnsafeMutableRawPointer?
+        var window: MPI_Win?
+        try MPICall.check("MPI_Win_allocate_shared",
+                          MPI_Win_allocate_shared(MPI_Aint(mine), 1, shim_MPI_INFO_NULL(), comm.handle, &local, &window))
+        var size: MPI_Aint = 0, unit: Int32 = 0
+        var shared: UnsafeMutableRawPointer?
+        try MPICall.check("MPI_Win_shared_query", MPI_Win_shared_query(window, 0, &size, &unit, &shared))
+        guard Int(size) == bytes, let shared else {
+            throw MPIError(function: "MPI_Win_shared_query", message: "expected \(bytes) shared bytes, got \(size)")
+        }
+        self.window = window
+        self.base = shared
+        self.bytes = bytes
+    }
+
+    /// Releases the memory: collective over the communicator it was made on.
+    public func free() throws {
+        guard window != nil else { return }
+        try MPICall.check("MPI_Win_free", MPI_Win_free(&window))
+        window = nil
     }
 }

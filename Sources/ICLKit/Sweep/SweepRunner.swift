@@ -97,10 +97,12 @@ public final class SweepRunner {
         let file = create ? try ResultsFile.create(spec: spec, comm: comm)
                           : try ResultsFile.open(path: spec.results, writable: true, comm: comm)
         results = file
+        let features = try NodeTable.load(spec, world: comm)
+        if isRoot { say(features.summary) }
+        let executor = RunExecutor(spec: spec, table: features.table, results: file, rank: comm.rank, host: host, log: say)
         var exit = Exit.complete
         if comm.size == 1 {
-            exit = try Worker.solo(spec: spec, executor: try executor(spec, file), todo: todo, log: say,
-                                   progressEvery: options.progressEvery)
+            exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)
         } else if isRoot {
             let started = Date(), cpuBefore = processCPUSeconds()
             let c = Coordinator(comm: comm, spec: spec, todo: todo, log: say, progressEvery: options.progressEvery)
@@ -111,20 +113,15 @@ public final class SweepRunner {
             say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core)",
                        cpu, wall, 100 * cpu / max(wall, 1e-9)))
         } else {
-            try Worker(comm: comm, spec: spec, executor: try executor(spec, file)).run()
+            try Worker(comm: comm, spec: spec, executor: executor).run()
         }
         try file.close()  // collectively, on every rank: every worker has been dismissed
         results = nil
+        try features.free()
         // Rank 0's word decides: a worker that left on its own signal may have
         // had its run finished by another.
         let code = try comm.broadcast(Int64(exit.rawValue))
         return Exit(rawValue: Int32(code)) ?? .error
-    }
-
-    private func executor(_ spec: SweepSpec, _ file: ResultsFile) throws -> RunExecutor {
-        let size = spec.tableSize
-        let table = try spec.data.table(classes: size.classes, exemplars: size.exemplars)
-        return RunExecutor(spec: spec, table: table, results: file, rank: comm.rank, host: host, log: say)
     }
 
     private func finish(spec: SweepSpec, exit: Exit) -> Exit {

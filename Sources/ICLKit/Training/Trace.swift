@@ -15,7 +15,7 @@ public final class TraceRecorder {
             try file.setAttribute("step", String(trainer.adam.step + 1))
             try writeSet(trainer.params, group: "params_before")
             var x = [Float](); x.reserveCapacity(b.rows.count * dim)
-            for r in b.rows { x += trainer.table.values[Int(r) * dim ..< (Int(r) + 1) * dim] }
+            for r in b.rows { x += UnsafeBufferPointer(start: trainer.table.pointer + Int(r) * dim, count: dim) }
             try file.write("batch/exemplars", x, shape: [b.size, n + 1, dim])
             try file.write("batch/labels", b.labels, shape: [b.size, n])
             try file.write("batch/targets", b.targets, shape: [b.size])

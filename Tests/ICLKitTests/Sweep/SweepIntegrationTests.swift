@@ -89,6 +89,21 @@ final class SweepIntegrationTests: XCTestCase {
         XCTAssertEqual(csv.split(separator: "\n").count, 1 + 8)
     }
 
+    /// Two nodes simulated on this machine (a test-only split of the node):
+    /// each fills its own shared table, and the results do not change.
+    func testOneTablePerNodeOnTwoSimulatedNodesAgreesBitwise() throws {
+        let one = try writeSpec("solo.yaml", results: "solo.h5", sequences: 9600)
+        XCTAssertEqual(try Launcher.run(["run", one]).status, 0)
+        let two = try writeSpec("nodes.yaml", results: "nodes.h5", sequences: 9600)
+        let r = try Launcher.run(["run", two], ranks: 5, env: [NodeTable.simulatedNodesVariable: "2"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssert(r.output.contains("features: 16 x 4 x 16 floats (0 MB), one copy per node on 2 nodes"), r.output)
+        assertSame(try fingerprint(dir.appendingPathComponent("solo.h5").path),
+                   try fingerprint(dir.appendingPathComponent("nodes.h5").path), "2 simulated nodes")
+        let ranks = try H5File.open(dir.appendingPathComponent("nodes.h5").path).read("runs/rank") as [Int32]
+        XCTAssert(Set(ranks).isSuperset(of: [1, 2]) && Set(ranks).isSubset(of: [1, 2, 3, 4]), "\(ranks)")
+    }
+
     func testChangedSpecIsRefusedAndNothingIsTouched() throws {
         let path = try writeSpec("s.yaml", results: "s.h5", sequences: 3200)
         XCTAssertEqual(try Launcher.run(["run", path]).status, 0)
