@@ -17,6 +17,10 @@ final class Coordinator {
     private var stopSent = false
     /// Runs that stopped with a checkpoint and were not handed on.
     private var unfinished = 0
+    /// For the closing figures: assignments sent, reports received, their result-file write time.
+    private(set) var handOuts = 0
+    private(set) var reports = 0
+    private(set) var reportedWriteSeconds = 0.0
 
     /// Called once when a signal stops the sweep, before anything else: mpirun
     /// kills the ranks 1 s after passing SIGTERM on.
@@ -73,6 +77,8 @@ final class Coordinator {
 
     private func answer(_ request: WorkRequest, from source: Rank) throws {
         if let report = request.report {
+            reports += 1
+            reportedWriteSeconds += report.writeSeconds
             let run = spec.runs[report.run]
             if report.stopped && request.leaving && !stopSent {
                 // Signalled alone: its run goes to another worker, from its checkpoint.
@@ -92,6 +98,7 @@ final class Coordinator {
         } else {
             try comm.send(try encode(Assignment(run: queue[next])), to: source, tag: SweepTag.assign)
             next += 1
+            handOuts += 1
         }
     }
 

@@ -29,6 +29,21 @@ public final class ResultsFile {
     let runCount: Int
     let pointCount: Int
     private var datasets: [String: H5Dataset] = [:]
+    /// Seconds this process has spent writing rows (for the sweep's figures).
+    public private(set) var writeSeconds = 0.0
+
+    private var timing = false
+
+    private func timed<R>(_ body: () throws -> R) rethrows -> R {
+        if timing { return try body() }  // a write inside another is counted once
+        timing = true
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            writeSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            timing = false
+        }
+        return try body()
+    }
 
     private init(file: H5File, runs: Int, points: Int) {
         self.file = file
@@ -140,44 +155,54 @@ public final class ResultsFile {
     /// Marks `run` running on `host`/`rank`, writing its grid point again
     /// (a run re-done because its rows were damaged gets them back whole).
     public func markRunning(_ run: GridPoint, host: String, rank: Int32) throws {
-        let r = run.id
-        try dataset("runs/name").writeStrings([run.name], start: r)
-        try dataset("runs/variant").writeStrings([run.config.variant.rawValue], start: r)
-        try dataset("runs/classes").writeBlock([Int64(run.config.classes)], start: [r], count: [1])
-        try dataset("runs/exemplars").writeBlock([Int64(run.config.exemplars)], start: [r], count: [1])
-        try dataset("runs/seed").writeBlock([Int64(run.config.seed)], start: [r], count: [1])
-        try dataset("runs/host").writeStrings([host], start: r)
-        try dataset("runs/rank").writeBlock([rank], start: [r], count: [1])
-        try dataset("runs/message").writeStrings([""], start: r)
-        try dataset("runs/checksum").writeBlock([UInt64(0)], start: [r], count: [1])
-        try setStatus(r, .running)
+        try timed {
+            let r = run.id
+            try dataset("runs/name").writeStrings([run.name], start: r)
+            try dataset("runs/variant").writeStrings([run.config.variant.rawValue], start: r)
+            try dataset("runs/classes").writeBlock([Int64(run.config.classes)], start: [r], count: [1])
+            try dataset("runs/exemplars").writeBlock([Int64(run.config.exemplars)], start: [r], count: [1])
+            try dataset("runs/seed").writeBlock([Int64(run.config.seed)], start: [r], count: [1])
+            try dataset("runs/host").writeStrings([host], start: r)
+            try dataset("runs/rank").writeBlock([rank], start: [r], count: [1])
+            try dataset("runs/message").writeStrings([""], start: r)
+            try dataset("runs/checksum").writeBlock([UInt64(0)], start: [r], count: [1])
+            try setStatus(r, .running)
+        }
     }
 
     /// Marks `run` done, with the checksum of the rows it wrote (`RunRows`).
     public func markDone(_ run: GridPoint, points: [Int], history: History) throws {
-        let rows = RunRows(run: run, points: points, history: history)
-        try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
-        try setStatus(run.id, .done)
+        try timed {
+            let rows = RunRows(run: run, points: points, history: history)
+            try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
+            try setStatus(run.id, .done)
+        }
     }
 
     public func setStatus(_ run: Int, _ status: RunStatus, message: String? = nil) throws {
-        if let message { try dataset("runs/message").writeStrings([message], start: run) }
-        try dataset("runs/status").writeBlock([status.rawValue], start: [run], count: [1])
+        try timed {
+            if let message { try dataset("runs/message").writeStrings([message], start: run) }
+            try dataset("runs/status").writeBlock([status.rawValue], start: [run], count: [1])
+        }
     }
 
     public func writeTiming(_ run: Int, wallSeconds: Double, sequencesPerSecond: Double) throws {
-        try dataset("runs/wall_seconds").writeBlock([wallSeconds], start: [run], count: [1])
-        try dataset("runs/seq_per_sec").writeBlock([sequencesPerSecond], start: [run], count: [1])
+        try timed {
+            try dataset("runs/wall_seconds").writeBlock([wallSeconds], start: [run], count: [1])
+            try dataset("runs/seq_per_sec").writeBlock([sequencesPerSecond], start: [run], count: [1])
+        }
     }
 
     /// Writes evaluation point `point` of run `run`, and its progress.
     public func writeEval(_ run: Int, point: Int, _ r: EvalRecord) throws {
-        let E = Evaluator.allCases.count
-        try dataset("metrics/train_loss").writeBlock([r.trainLoss], start: [run, point], count: [1, 1])
-        try dataset("metrics/accuracy").writeBlock(r.accuracy, start: [run, point, 0], count: [1, 1, E])
-        try dataset("metrics/in_context_accuracy").writeBlock(r.inContextAccuracy, start: [run, point, 0], count: [1, 1, E])
-        try dataset("metrics/loss").writeBlock(r.loss, start: [run, point, 0], count: [1, 1, E])
-        try dataset("runs/sequences_done").writeBlock([Int64(r.sequences)], start: [run], count: [1])
+        try timed {
+            let E = Evaluator.allCases.count
+            try dataset("metrics/train_loss").writeBlock([r.trainLoss], start: [run, point], count: [1, 1])
+            try dataset("metrics/accuracy").writeBlock(r.accuracy, start: [run, point, 0], count: [1, 1, E])
+            try dataset("metrics/in_context_accuracy").writeBlock(r.inContextAccuracy, start: [run, point, 0], count: [1, 1, E])
+            try dataset("metrics/loss").writeBlock(r.loss, start: [run, point, 0], count: [1, 1, E])
+            try dataset("runs/sequences_done").writeBlock([Int64(r.sequences)], start: [run], count: [1])
+        }
     }
 
     // MARK: - Reading

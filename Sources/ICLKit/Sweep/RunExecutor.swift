@@ -10,6 +10,8 @@ public struct RunReport: Codable {
     public var sequencesPerSecond: Double
     /// Headline accuracy of each evaluator at the last evaluation.
     public var final: [Double]
+    /// Seconds spent writing this run's rows into the results file.
+    public var writeSeconds = 0.0
 }
 
 /// Trains one grid point of a sweep and writes its rows into the results

@@ -110,8 +110,10 @@ public final class SweepRunner {
             c.onStop = { try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)").write(besides: spec.results) }
             exit = try c.run()
             let cpu = processCPUSeconds() - cpuBefore, wall = Date().timeIntervalSince(started)
-            say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core)",
-                       cpu, wall, 100 * cpu / max(wall, 1e-9)))
+            say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core), %.0f µs of CPU per hand-out; "
+                       + "results-file writes %.2f ms per run",
+                       cpu, wall, 100 * cpu / max(wall, 1e-9), 1e6 * cpu / Double(max(c.handOuts, 1)),
+                       1e3 * c.reportedWriteSeconds / Double(max(c.reports, 1))))
         } else {
             try Worker(comm: comm, spec: spec, executor: executor).run()
         }

@@ -29,6 +29,7 @@ struct Worker {
             guard let id = assignment.run else { break }
             let run = runs[id]
             var lastSent = Date.distantPast
+            let writesBefore = executor.results.writeSeconds
             do {
                 report = try executor.execute(run, shouldStop: shouldStop, onProgress: { [comm] sequences in
                     let now = Date()
@@ -39,6 +40,7 @@ struct Worker {
             } catch {
                 throw SweepFailure(rank: comm.rank.value, host: executor.host, run: "run \(id) \(run.name)", error: error)
             }
+            report?.writeSeconds = executor.results.writeSeconds - writesBefore
         }
         // A stop-now that arrived after our last run must not linger in the MPI queues.
         _ = try comm.tryReceive(tag: SweepTag.stopNow, from: .coordinator)
