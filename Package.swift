@@ -24,7 +24,7 @@ let package = Package(
         .target(
             name: "ICLKit",
             dependencies: [
-                "CMPI", "COpenBLAS", "CHDF5",
+                "CMPI", "COpenBLAS", "CHDF5", "CPeak",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
@@ -36,6 +36,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi",
                        providers: [.apt(["libhdf5-openmpi-dev"])]),
+        // A register-only FMA loop per instruction set, for the roofline of `bench`.
+        .target(name: "CPeak"),
         // MARK: - Tests
         .testTarget(name: "ICLKitTests", dependencies: ["ICLKit"]),
     ]

@@ -4,15 +4,32 @@ import ICLKit
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the sgemm peak and training throughput on one core.")
+        abstract: "Measure this core's limits and training throughput per phase, on one core.",
+        discussion: "Pin it to one core for figures you compare: taskset -c 1 iclsweep bench.")
 
     @Option(help: "Seconds of timed training per configuration.") var seconds = 8.0
     @Option(help: "Class counts to measure.") var classes: [Int] = [12_800, 1_600]
 
+    func validate() throws {
+        if !(seconds > 0) { throw ValidationError("--seconds must be a positive number (got \(seconds))") }
+        if let bad = classes.first(where: { $0 < 3 }) {
+            throw ValidationError("--classes must be at least 3 (the query's class and two in context), got \(bad)")
+        }
+    }
+
     func run() throws {
         if let note = ICLKit.prepareProcess() { print(note) }
-        let peak = Benchmark.sgemmPeak()
-        print(String(format: "sgemm peak (1024^3, 1 thread): %.1f GFLOP/s", peak))
+        let fma = Benchmark.fmaPeak(), sgemm = Benchmark.sgemmPeak()
+        let memory = Benchmark.copyBandwidth(), cached = Benchmark.copyBandwidth(bytes: 16 << 20)
+        let core = Benchmark.blasCore
+        print("CPU: \(cpuModel); OpenBLAS kernels: \(core)"
+              + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""))
+        print(String(format: "FMA peak (register-only loop, %d lanes, 1 core): %.1f GFLOP/s", fma.lanes, fma.gflops))
+        print(String(format: "sgemm peak (1024^3, 1 thread):                   %.1f GFLOP/s (%.0f%% of the FMA peak)",
+                     sgemm, 100 * sgemm / fma.gflops))
+        print(String(format: "copy bandwidth (read + write, 1 core):           %.1f GB/s from memory (256 MiB), %.1f GB/s for 16 MiB",
+                     memory, cached))
+        if let warning = Benchmark.blasCoreWarning(core: core, fmaLanes: fma.lanes) { print(warning) }
         for k in classes {
             var config = RunConfig(data: .synthetic(SyntheticData(classes: k, exemplars: 20, dim: 512, noise: 0.1, seed: 0)),
                                    classes: k, exemplars: 20, variant: .bursty, seed: 0,
@@ -20,15 +37,46 @@ struct Bench: ParsableCommand {
             config.evalSequences = 32
             let r = try Benchmark.training(config, seconds: seconds)
             print("\n\(Format.count(k)) classes, 20 exemplars, 512-dim inputs, batch 32 (\(Format.count(r.parameters)) parameters):")
-            print(String(format: "  throughput      %8.0f sequences/s  (%d steps, %.2f ms/step)", r.sequencesPerSecond, r.steps,
+            print(String(format: "  throughput  %8.0f sequences/s  (%d steps, %.2f ms/step)", r.sequencesPerSecond, r.steps,
                          1000 * r.secondsPerStep))
-            print(String(format: "  FLOPs per step  %8.3g  -> %.1f GFLOP/s, %.0f%% of the measured peak",
-                         r.flopsPerStep, r.gflops, 100 * r.gflops / peak))
-            let t = r.times, total = t.total
-            print(String(format: "  time split      matmul %.0f%%  softmax %.0f%%  attention %.0f%%  other (LayerNorm, embedding, Adam) %.0f%%",
-                         100 * t.matmul / total, 100 * t.softmax / total, 100 * t.attention / total, 100 * t.other / total))
-            print(String(format: "  of which Adam   %.0f%%", 100 * r.adamSeconds / (r.secondsPerStep * Double(r.steps))))
+            print(String(format: "  products    %.3g FLOPs per step -> %.1f GFLOP/s over the whole step, %.0f%% of the FMA peak",
+                         r.flopsPerStep, r.gflops, 100 * r.gflops / fma.gflops))
+            print("  phase              ms/step   share   achieved        held against")
+            let t = r.times, w = r.work, steps = Double(r.steps), total = t.total
+            func row(_ name: String, _ seconds: Double, flops: Double? = nil, bytes: Double? = nil) {
+                let perStep = seconds / steps
+                var line = String(format: "  %@ %7.3f  %5.1f%%", name.padding(toLength: 16, withPad: " ", startingAt: 0),
+                                  1000 * perStep, 100 * seconds / total)
+                if let flops {
+                    let rate = flops / perStep / 1e9
+                    line += String(format: "   %6.1f GFLOP/s   %3.0f%% of FMA peak, %3.0f%% of sgemm", rate,
+                                   100 * rate / fma.gflops, 100 * rate / sgemm)
+                } else if let bytes {
+                    let rate = bytes / perStep / 1e9
+                    line += String(format: "   %6.1f GB/s      %3.0f%% of memory, %3.0f%% of 16 MiB copy", rate,
+                                   100 * rate / memory, 100 * rate / cached)
+                }
+                print(line)
+            }
+            row("sampling", t.sampling)
+            row("embedding", t.embedding, flops: w.embeddingFlops)
+            row("layer products", t.layerProducts, flops: w.layerFlops)
+            row("attention", t.attention, flops: w.attentionFlops)
+            row("unembedding", t.unembedding, flops: w.unembeddingFlops)
+            row("softmax + loss", t.loss, bytes: w.lossBytes)
+            row("backward prods", t.backwardProducts, flops: w.backwardFlops)
+            row("norms, copies", t.norms)
+            row("adam", t.adam, bytes: w.adamBytes)
         }
         print(String(format: "\npeak memory (RSS): %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
+    }
+
+    var cpuModel: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last
+        let family = info.split(separator: "\n").first { $0.hasPrefix("cpu family") }?.split(separator: ":").last
+        let number = info.split(separator: "\n").first { $0.hasPrefix("model\t") }?.split(separator: ":").last
+        return [model, family.map { "family" + $0 }, number.map { "model" + $0 }].compactMap { $0?.trimmingCharacters(in: .whitespaces) }
+            .joined(separator: ", ")
     }
 }

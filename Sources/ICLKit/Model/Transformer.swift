@@ -50,10 +50,29 @@ final class Workspace<T: ModelScalar> {
 }
 
 /// Where a step spends its time, for the benchmark.
+/// Seconds spent in each phase of training steps (`bench`'s roofline).
 public struct StepTimes {
-    public var matmul = 0.0, softmax = 0.0, attention = 0.0, other = 0.0
+    /// Drawing the batch.
+    public var sampling = 0.0
+    /// Gathering exemplar vectors, the exemplar-embedding product, token embedding (and its backward scatter).
+    public var embedding = 0.0
+    /// QKV and output projections of every layer, forward.
+    public var layerProducts = 0.0
+    /// Scores, softmax over positions and weighted sums, forward and backward.
+    public var attention = 0.0
+    /// The unembedding product, forward.
+    public var unembedding = 0.0
+    /// Softmax over the classes and cross-entropy, forward and backward.
+    public var loss = 0.0
+    /// Every matrix product of the backward pass.
+    public var backwardProducts = 0.0
+    /// LayerNorms and the copies between blocks, forward and backward.
+    public var norms = 0.0
+    public var adam = 0.0
     public init() {}
-    public var total: Double { matmul + softmax + attention + other }
+    public var total: Double {
+        sampling + embedding + layerProducts + attention + unembedding + loss + backwardProducts + norms + adam
+    }
 }
 
 /// The paper's attention-only transformer: forward and backward of one batch.
@@ -119,36 +138,36 @@ struct Transformer<T: ModelScalar> {
         // exemplar embedding: (B*(n+1), dim) @ (dim, D) + bias
         Layers.linearForward(ws.xEmb.pointer, ws.x.pointer, p[.exemplarWeight], p[.exemplarBias],
                              N: B * (n + 1), C: c.inputDim, OC: D)
-        clock.lap(\.matmul)
         batch.labels.withUnsafeBufferPointer { labels in
             embedForward(ws.res[0].pointer, ws.xEmb.pointer, labels.baseAddress!, p[.labelEmbedding], p[.positions], B: B)
         }
+        clock.lap(\.embedding)
         for l in 0..<c.layers {
             let N = B * tokens
             Layers.layerNormForward(ws.ln[l].pointer, ws.lnMean[l].pointer, ws.lnRstd[l].pointer,
                                     ws.res[l].pointer, p[.lnGain(l)], p[.lnBias(l)], N: N, C: D)
-            clock.lap(\.other)
+            clock.lap(\.norms)
             Layers.linearForward(ws.qkv[l].pointer, ws.ln[l].pointer, p[.qkv(l)], nil, N: N, C: D, OC: 3 * D)
-            clock.lap(\.matmul)
+            clock.lap(\.layerProducts)
             Layers.attentionForward(ws.attY[l].pointer, ws.att[l].pointer, ws.qkv[l].pointer, B: B, T: tokens, D: D, H: H)
             clock.lap(\.attention)
             // res[l+1] = res[l] + attY @ Wo
             ws.res[l + 1].pointer.update(from: ws.res[l].pointer, count: N * D)
             gemm(M: N, N: D, K: D, A: ws.attY[l].pointer, B: p[.attnOut(l)], beta: 1, C: ws.res[l + 1].pointer)
-            clock.lap(\.matmul)
+            clock.lap(\.layerProducts)
         }
         // only the query position feeds the loss: final LayerNorm and unembedding there
         let last = ws.res[c.layers].pointer
         for b in 0..<B { (ws.hq.pointer + b * D).update(from: last + (b * tokens + tokens - 1) * D, count: D) }
         Layers.layerNormForward(ws.lnf.pointer, ws.lnfMean.pointer, ws.lnfRstd.pointer,
                                 ws.hq.pointer, p[.finalGain], p[.finalBias], N: B, C: D)
-        clock.lap(\.other)
+        clock.lap(\.norms)
         Layers.linearForward(ws.logits.pointer, ws.lnf.pointer, p[.unembedWeight], p[.unembedBias], N: B, C: D, OC: C)
-        clock.lap(\.matmul)
+        clock.lap(\.unembedding)
         batch.targets.withUnsafeBufferPointer { targets in
             Layers.crossEntropyForward(ws.losses.pointer, ws.probs.pointer, ws.logits.pointer, targets.baseAddress!, B: B, C: C)
         }
-        clock.lap(\.softmax)
+        clock.lap(\.loss)
         var total = 0.0
         for b in 0..<B { total += Double(ws.losses.pointer[b]) }
         return total / Double(B)
@@ -163,24 +182,24 @@ struct Transformer<T: ModelScalar> {
         batch.targets.withUnsafeBufferPointer { targets in
             Layers.crossEntropyBackward(ws.dlogits.pointer, ws.probs.pointer, targets.baseAddress!, B: B, C: C)
         }
-        clock.lap(\.softmax)
+        clock.lap(\.loss)
         ws.dlnf.zero()
         Layers.linearBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias],
                               ws.dlogits.pointer, ws.lnf.pointer, p[.unembedWeight], N: B, C: D, OC: C)
-        clock.lap(\.matmul)
+        clock.lap(\.backwardProducts)
         ws.dhq.zero()
         Layers.layerNormBackward(ws.dhq.pointer, g[.finalGain], g[.finalBias], ws.dlnf.pointer,
                                  ws.hq.pointer, ws.lnfMean.pointer, ws.lnfRstd.pointer, p[.finalGain], N: B, C: D)
         ws.dres.zero()
         for b in 0..<B { (ws.dres.pointer + (b * tokens + tokens - 1) * D).update(from: ws.dhq.pointer + b * D, count: D) }
-        clock.lap(\.other)
+        clock.lap(\.norms)
         for l in (0..<c.layers).reversed() {
             let N = B * tokens
             // res[l+1] = res[l] + attY @ Wo: dres passes through unchanged, plus the branch
             ws.dattY.zero()
             Layers.linearBackward(ws.dattY.pointer, g[.attnOut(l)], nil, ws.dres.pointer, ws.attY[l].pointer,
                                   p[.attnOut(l)], N: N, C: D, OC: D)
-            clock.lap(\.matmul)
+            clock.lap(\.backwardProducts)
             ws.dqkv.zero()
             Layers.attentionBackward(ws.dqkv.pointer, ws.dattY.pointer, ws.qkv[l].pointer, ws.att[l].pointer,
                                      B: B, T: tokens, D: D, H: H)
@@ -188,18 +207,19 @@ struct Transformer<T: ModelScalar> {
             ws.dln.zero()
             Layers.linearBackward(ws.dln.pointer, g[.qkv(l)], nil, ws.dqkv.pointer, ws.ln[l].pointer, p[.qkv(l)],
                                   N: N, C: D, OC: 3 * D)
-            clock.lap(\.matmul)
+            clock.lap(\.backwardProducts)
             Layers.layerNormBackward(ws.dres.pointer, g[.lnGain(l)], g[.lnBias(l)], ws.dln.pointer, ws.res[l].pointer,
                                      ws.lnMean[l].pointer, ws.lnRstd[l].pointer, p[.lnGain(l)], N: N, C: D)
-            clock.lap(\.other)
+            clock.lap(\.norms)
         }
         batch.labels.withUnsafeBufferPointer { labels in
             embedBackward(ws.dxEmb.pointer, g[.labelEmbedding], g[.positions], ws.dres.pointer, labels.baseAddress!, B: B)
         }
+        clock.lap(\.embedding)
         // exemplar embedding: no gradient flows into the (fixed) exemplar vectors
         Layers.linearBackward(nil, g[.exemplarWeight], g[.exemplarBias], ws.dxEmb.pointer, ws.x.pointer,
                               p[.exemplarWeight], N: B * (n + 1), C: c.inputDim, OC: D)
-        clock.lap(\.matmul)
+        clock.lap(\.backwardProducts)
     }
 }
 

@@ -50,7 +50,6 @@ public final class Trainer {
     var lossCount = 0
     var batch: Batch
     public var times = StepTimes()
-    public var adamSeconds = 0.0
 
     static let evalChunk = 256
 
@@ -88,7 +87,9 @@ public final class Trainer {
     /// - Throws: `TrainingError.diverged` when the loss is NaN or infinite.
     @discardableResult
     public func step(trace: TraceRecorder? = nil) throws -> Double {
+        let sampled = DispatchTime.now().uptimeNanoseconds
         sampler.fill(&batch, kind: .train(config.variant), rng: &rng)
+        times.sampling += Double(DispatchTime.now().uptimeNanoseconds - sampled) * 1e-9
         trace?.before(self)
         let loss = withUnsafeMutablePointer(to: &times) { t -> Double in
             let loss = model.forward(params, workspace, batch: batch, table: table, times: t)
@@ -99,9 +100,7 @@ public final class Trainer {
         trace?.afterBackward(self, loss: loss)
         let start = DispatchTime.now().uptimeNanoseconds
         adam.update(params, grads)
-        let adamTime = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        times.other += adamTime
-        adamSeconds += adamTime
+        times.adam += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         trace?.afterUpdate(self)
         lossSum += loss
         lossCount += 1
