@@ -1,6 +1,7 @@
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 #endif
+import CKernels
 
 /// Vectorised Float kernels for the two hot loops that are not matrix
 /// products: the softmax over the classes and the Adam update. The generic
@@ -8,6 +9,10 @@ import _Builtin_intrinsics.intel
 /// the plain scalar path.
 enum Kernels {
     typealias V = SIMD8<Float>
+
+    /// Whether the C kernels (AVX2 or AVX-512, bitwise the same results as
+    /// the Swift ones below) run on this CPU.
+    static let vectorC = iclsweep_vector_kernels() != 0
 
     /// e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, a degree-6
     /// polynomial for e^r, then 2^n built in the exponent bits. Relative
@@ -39,7 +44,13 @@ enum Kernels {
 
     /// In place over one row of `count` logits: p = softmax(z).
     /// Returns (max, sum of exp(z - max)).
-    static func softmaxRow(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, count C: Int) -> (Float, Float) {
+    static func softmaxRow(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, count C: Int,
+                           useC: Bool = vectorC) -> (Float, Float) {
+        if useC {
+            var maxValue: Float = 0, sum: Float = 0
+            iclsweep_softmax_row(z, p, C, &maxValue, &sum)
+            return (maxValue, sum)
+        }
         let whole = C / 8 * 8
         var m = V(repeating: -.greatestFiniteMagnitude)
         var i = 0
@@ -89,10 +100,18 @@ enum Kernels {
     }
 
     /// Adam over `count` parameters; zeroes the gradients it reads. The
-    /// same arithmetic, in the same order, as `adamScalar`, which does the tail.
+    /// same arithmetic, in the same order, as `adamScalar`, which does the
+    /// tail; in C with AVX2/AVX-512 where the CPU has it (`useC`), else here
+    /// in 8-lane SIMD (SSE on baseline x86-64).
     static func adam(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
                      m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-                     _ c: AdamCoefficients<Float>) {
+                     _ c: AdamCoefficients<Float>, useC: Bool = vectorC) {
+        if useC {
+            var cc = iclsweep_adam_coefficients(b1: c.b1, b2: c.b2, a1: c.a1, a2: c.a2, lr: c.lr, eps: c.eps,
+                                                inv_bc1: c.invBc1, inv_bc2: c.invBc2)
+            iclsweep_adam(p, g, m, v, count, &cc)
+            return
+        }
         let whole = count / 8 * 8
         let pr = UnsafeMutableRawPointer(p), gr = UnsafeMutableRawPointer(g)
         let mr = UnsafeMutableRawPointer(m), vr = UnsafeMutableRawPointer(v)

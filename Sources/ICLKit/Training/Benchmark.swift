@@ -1,5 +1,5 @@
 import COpenBLAS
-import CPeak
+import CKernels
 import Foundation
 
 /// Figures printed by `iclsweep bench`: the limits of this core (FMA peak,
@@ -23,7 +23,7 @@ public enum Benchmark {
     }
 
     /// The core's single-precision FMA peak in GFLOP/s, from a register-only
-    /// loop of the widest FMA the CPU has (`CPeak`), best of 3; and that width
+    /// loop of the widest FMA the CPU has (`CKernels`), best of 3; and that width
     /// in float lanes (0: no FMA, peak unknown).
     public static func fmaPeak() -> (gflops: Double, lanes: Int) {
         let lanes = Int(iclsweep_fma_lanes())

@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import ICLKit
 
@@ -55,6 +56,50 @@ final class KernelsTests: XCTestCase {
             XCTAssertEqual(v[i].bitPattern, vi.bitPattern)
             XCTAssertEqual(p[i].bitPattern, pi.bitPattern)
             XCTAssertEqual(g[i], 0)
+        }
+    }
+
+    /// The C kernel (AVX2/AVX-512) and the Swift SIMD kernel agree to the bit,
+    /// over lengths that exercise both vector widths and their tails.
+    func testCAdamIsBitwiseTheSwiftAdam() throws {
+        try XCTSkipUnless(Kernels.vectorC, "this CPU has no AVX2: the Swift kernel runs")
+        for n in [1, 7, 8, 15, 16, 17, 33, 1000] {
+            var rng = RNG(seed: UInt64(n))
+            func random() -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
+            let p0 = random(), g0 = random(), m0 = random(), v0 = random().map { $0 * $0 }
+            let c = AdamCoefficients<Float>(AdamSettings(learningRate: 3e-4), step: 7)
+            var (p2, g2, m2, v2) = (p0, g0, m0, v0)
+            Kernels.adam(p: &p2, g: &g2, m: &m2, v: &v2, count: n, c, useC: false)
+            var cc = iclsweep_adam_coefficients(b1: c.b1, b2: c.b2, a1: c.a1, a2: c.a2, lr: c.lr, eps: c.eps,
+                                                inv_bc1: c.invBc1, inv_bc2: c.invBc2)
+            for lanes in [Int32(1), 8] + (iclsweep_fma_lanes() == 16 ? [16] : []) {
+                var (p1, g1, m1, v1) = (p0, g0, m0, v0)
+                iclsweep_adam_lanes(lanes, &p1, &g1, &m1, &v1, n, &cc)
+                XCTAssertEqual(p1.map(\.bitPattern), p2.map(\.bitPattern), "n = \(n), \(lanes) lanes")
+                XCTAssertEqual(m1.map(\.bitPattern), m2.map(\.bitPattern), "n = \(n), \(lanes) lanes")
+                XCTAssertEqual(v1.map(\.bitPattern), v2.map(\.bitPattern), "n = \(n), \(lanes) lanes")
+                XCTAssertEqual(g1, [Float](repeating: 0, count: n))
+            }
+        }
+    }
+
+    /// The C softmax (scalar, AVX2, AVX-512) and the Swift SIMD softmax agree
+    /// to the bit: probabilities, maximum and sum, over lengths with tails.
+    func testCSoftmaxIsBitwiseTheSwiftSoftmax() throws {
+        try XCTSkipUnless(Kernels.vectorC, "this CPU has no AVX2: the Swift kernel runs")
+        for count in [1, 5, 8, 15, 16, 17, 31, 100, 1600, 12_800] {
+            var rng = RNG(seed: UInt64(count))
+            var z = (0..<count).map { _ in Float(8 * rng.normal()) }
+            if count > 20 { z[3] = -300; z[7] = 120 }  // beyond the exp's clamps
+            var reference = [Float](repeating: 0, count: count)
+            let (m, sum) = Kernels.softmaxRow(z, &reference, count: count, useC: false)
+            for lanes in [Int32(1), 8] + (iclsweep_fma_lanes() == 16 ? [16] : []) {
+                var p = [Float](repeating: 0, count: count), mc: Float = 0, sc: Float = 0
+                iclsweep_softmax_row_lanes(lanes, z, &p, count, &mc, &sc)
+                XCTAssertEqual(p.map(\.bitPattern), reference.map(\.bitPattern), "count \(count), \(lanes) lanes")
+                XCTAssertEqual(mc.bitPattern, m.bitPattern, "count \(count), \(lanes) lanes")
+                XCTAssertEqual(sc.bitPattern, sum.bitPattern, "count \(count), \(lanes) lanes")
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-#include "peak.h"
+#include "kernels.h"
 #include <immintrin.h>
 
 #define ACCUMULATORS 12  // enough independent chains to cover FMA latency x ports

@@ -1,0 +1,45 @@
+// Kernels in C for the instruction sets Swift's baseline x86-64 code cannot
+// emit (AVX2 + FMA, AVX-512), each variant compiled for its instruction set
+// and chosen at run time from what the CPU supports.
+//
+// The numerical kernels compute exactly what the Swift kernels they replace
+// compute (Kernels.swift): the same operations in the same order, with
+// multiplies and adds never contracted into FMAs (-ffp-contract=off), and
+// IEEE division and square root; so results are the same to the bit.
+#ifndef ICLSWEEP_KERNELS_H
+#define ICLSWEEP_KERNELS_H
+
+// Float lanes of the widest FMA the CPU has: 16 (AVX-512), 8 (AVX2+FMA), 0 (none).
+int iclsweep_fma_lanes(void);
+
+// A register-only FMA loop: `iterations` x 12 independent single-precision FMAs of
+// `iclsweep_fma_lanes()` lanes each (2 FLOPs per lane); returns a value that depends
+// on every one of them, so that the loop cannot be removed. For the FMA peak.
+float iclsweep_fma_loop(long iterations);
+
+// Per-step constants of the Adam update (AdamCoefficients in Swift).
+typedef struct {
+    float b1, b2, a1, a2, lr, eps, inv_bc1, inv_bc2;
+} iclsweep_adam_coefficients;
+
+// Whether the vector kernels below run here (AVX2 at least); otherwise the
+// caller uses its own code.
+int iclsweep_vector_kernels(void);
+
+// Adam over `count` parameters, zeroing the gradients it reads:
+//   m = b1 m + a1 g;  v = b2 v + (a2 g) g;  p -= (lr (m inv_bc1)) / (sqrt(v inv_bc2) + eps)
+void iclsweep_adam(float *p, float *g, float *m, float *v, long count, const iclsweep_adam_coefficients *c);
+// The same with a given vector width (16, 8; anything else: one lane at a time), for tests.
+// The caller must know the CPU has it.
+void iclsweep_adam_lanes(int lanes, float *p, float *g, float *m, float *v, long count,
+                         const iclsweep_adam_coefficients *c);
+
+// In place over one row of `count` logits: p = softmax(z); returns the row's
+// maximum in *max_out and the sum of exp(z - max) in *sum_out. Kernels.exp and
+// Kernels.softmaxRow, operation for operation: eight partial sums in lanes,
+// added in lane order, then the tail.
+void iclsweep_softmax_row(const float *z, float *p, long count, float *max_out, float *sum_out);
+// The same with a given vector width (16 or 8; anything else: one lane at a time), for tests.
+void iclsweep_softmax_row_lanes(int lanes, const float *z, float *p, long count, float *max_out, float *sum_out);
+
+#endif
