@@ -1,6 +1,19 @@
 // swift-tools-version:5.9
 import PackageDescription
 
+// The targets are the layers; each depends only on those below it:
+//
+//   iclsweep (command line)
+//   ICLSweep      spec, coordinator and workers, results file, claim, summaries, plots
+//   ICLTraining   run config, trainer, checkpoints, trace, metrics, benchmark
+//   ICLModel      the transformer, its layers and kernels, Adam        (-Ounchecked)
+//   ICLData       RNG, feature tables, sequence sampler
+//   ICLSupport    one thin wrapper per C library, errors, signals, formatting
+//   C modules     CMPI, CHDF5, COpenBLAS (system libraries), CKernels (C kernels)
+//
+// Only ICLModel, whose hot loops were measured to need it, is built with
+// -Ounchecked; everything that parses input, talks to MPI or writes files
+// keeps its checks, so a violated precondition stops with a message.
 let package = Package(
     name: "iclsweep",
     products: [
@@ -15,21 +28,25 @@ let package = Package(
         .executableTarget(
             name: "iclsweep",
             dependencies: [
-                "ICLKit",
+                "ICLSweep", "ICLTraining", "ICLModel", "ICLData", "ICLSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            ]
         ),
-        // MARK: - Implementation: data, model, trainer, sweep
+        // MARK: - Layers
         .target(
-            name: "ICLKit",
-            dependencies: [
-                "CMPI", "COpenBLAS", "CHDF5", "CKernels",
-                .product(name: "Yams", package: "Yams"),
-            ],
+            name: "ICLSweep",
+            dependencies: ["ICLTraining", "ICLModel", "ICLData", "ICLSupport",
+                           .product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "ICLTraining", dependencies: ["ICLModel", "ICLData", "ICLSupport", "CKernels", "COpenBLAS"]),
+        .target(
+            name: "ICLModel",
+            dependencies: ["ICLData", "ICLSupport", "CKernels", "COpenBLAS"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
-        // MARK: - System libraries (Debian: libopenmpi-dev, libopenblas-dev, libhdf5-openmpi-dev)
+        .target(name: "ICLData", dependencies: ["ICLSupport", "CHDF5"]),
+        .target(name: "ICLSupport", dependencies: ["CMPI", "COpenBLAS", "CHDF5"]),
+        // MARK: - C: system libraries (Debian: libopenmpi-dev, libopenblas-dev, libhdf5-openmpi-dev)
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
@@ -41,6 +58,7 @@ let package = Package(
         // order and never contracted into FMAs, so results are bitwise those of the Swift code.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-ffp-contract=off"])]),
         // MARK: - Tests
-        .testTarget(name: "ICLKitTests", dependencies: ["ICLKit", "CKernels"]),
+        .testTarget(name: "ICLKitTests",
+                    dependencies: ["ICLSweep", "ICLTraining", "ICLModel", "ICLData", "ICLSupport", "CKernels"]),
     ]
 )

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import ICLKit
+import ICLData
+import ICLModel
+import ICLSupport
+import ICLSweep
+import ICLTraining
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +22,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        if let note = ICLKit.prepareProcess() { print(note) }
+        if let note = prepareProcess() { print(note) }
         let fma = Benchmark.fmaPeak(), sgemm = Benchmark.sgemmPeak()
         let memory = Benchmark.copyBandwidth(), cached = Benchmark.copyBandwidth(bytes: 16 << 20)
         let core = Benchmark.blasCore

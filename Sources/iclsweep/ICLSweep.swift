@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import ICLKit
+import ICLData
+import ICLModel
+import ICLSupport
+import ICLSweep
+import ICLTraining
 
 @main
 struct ICLSweep: ParsableCommand {

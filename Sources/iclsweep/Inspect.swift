@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import ICLKit
+import ICLData
+import ICLModel
+import ICLSupport
+import ICLSweep
+import ICLTraining
 
 /// A results file named directly, or through the spec that writes it.
 struct ResultsArgument: ParsableArguments {

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import ICLKit
+import ICLData
+import ICLModel
+import ICLSupport
+import ICLSweep
+import ICLTraining
 
 struct RunSweep: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +32,7 @@ struct RunSweep: ParsableCommand {
     }
 
     func run() throws {
-        let note = ICLKit.prepareProcess()
+        let note = prepareProcess()
         StopSignal.install()
         let comm = try MPI.initialize()
         if comm.rank == .coordinator, let note { print(note) }

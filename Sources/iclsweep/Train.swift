@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
-import ICLKit
+import ICLData
+import ICLModel
+import ICLSupport
+import ICLSweep
+import ICLTraining
 
 /// Options that define one run, shared by `train` and `bench`.
 struct RunOptions: ParsableArguments {
@@ -79,7 +83,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if let note = ICLKit.prepareProcess() { print(note) }
+        if let note = prepareProcess() { print(note) }
         StopSignal.install()
         var config = options.config
         config.checkpointInterval = checkpointInterval

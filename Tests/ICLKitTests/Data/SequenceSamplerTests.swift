@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// The defining property of every data variant and evaluator, on many sequences.
 final class SequenceSamplerTests: XCTestCase {

@@ -1,6 +1,10 @@
 import CKernels
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 final class KernelsTests: XCTestCase {
     func testVectorExpMatchesLibm() {

@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// The HDF5 wrapper's one error path carries the call and HDF5's own message.
 final class HDF5Tests: XCTestCase {

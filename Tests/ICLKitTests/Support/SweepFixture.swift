@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// A small sweep (8 runs: 8 and 16 classes x 4 variants) in a fresh folder,
 /// with what the sweep tests compare: every dataset that must not depend on

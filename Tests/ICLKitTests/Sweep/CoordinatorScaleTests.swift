@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// The coordinator with 16 workers (`mpirun -np 17` on this 2-core machine)
 /// and 2,000 one-step runs: every run is handed out and ends exactly once,

@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// The claim on a results file: one live holder, stale claims taken over.
 final class ResultsClaimTests: XCTestCase {

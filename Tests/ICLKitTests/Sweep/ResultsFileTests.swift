@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// The results file on its own (serial HDF5): statuses it does not know are
 /// errors, and every done run's rows carry a checksum that `verify` checks.

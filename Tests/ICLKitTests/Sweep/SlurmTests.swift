@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// The project's own batch script on a real single-node Slurm cluster
 /// (slurmctld, slurmd, munge on localhost), started and stopped per test.

@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 final class SummaryTests: XCTestCase {
     /// A history with the given icl and flip in-context accuracies at 0, 10, 20, ...

@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// Faults under real `mpirun -np 3` jobs: every error ends the whole job with
 /// its one-line message (a hang would trip the launch timeout), nothing is

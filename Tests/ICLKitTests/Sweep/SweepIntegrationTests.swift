@@ -1,5 +1,9 @@
 import XCTest
-@testable import ICLKit
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
 
 /// Real `mpirun` jobs of a small sweep: results are bitwise identical on 1
 /// and 3 ranks, and after a SIGKILL mid-run followed by a resume.

@@ -1,0 +1,160 @@
+import ICLSupport
+
+/// The training-time data variants of `experiment.md`.
+public enum Variant: String, Codable, CaseIterable {
+    case bursty, matched
+    case iclOnly = "icl_only"
+    case ciwlOnly = "ciwl_only"
+}
+
+/// The five evaluators, in the order the results store them.
+public enum Evaluator: String, Codable, CaseIterable {
+    case train, icl, iwl, ciwl, flip
+
+    /// Whether the headline accuracy is in-context (argmax over the labels
+    /// present in context) or plain (argmax over all outputs).
+    public var headlineIsInContext: Bool {
+        switch self {
+        case .icl, .ciwl, .flip: return true
+        case .train, .iwl: return false
+        }
+    }
+}
+
+/// What one sequence is drawn as.
+package enum SequenceKind {
+    case train(Variant)
+    case eval(Evaluator)  // .icl, .iwl, .ciwl, .flip
+}
+
+/// A batch of sequences `x1 y1 ... xn yn xq`, stored as indices.
+///
+/// - `rows` (B, n+1): table rows of the exemplars, the query's last.
+/// - `labels` (B, n): the label token after each context exemplar.
+/// - `targets` (B): the label to predict at the query.
+public struct Batch {
+    public let size: Int
+    public let pairs: Int
+    public var rows: [Int32]
+    public var labels: [Int32]
+    public var targets: [Int32]
+
+    public init(size: Int, pairs: Int) {
+        self.size = size
+        self.pairs = pairs
+        rows = [Int32](repeating: 0, count: size * (pairs + 1))
+        labels = [Int32](repeating: 0, count: size * pairs)
+        targets = [Int32](repeating: 0, count: size)
+    }
+
+    /// One sequence's classes are not stored: `rows / exemplars` recovers them.
+    public func row(_ b: Int, _ i: Int) -> Int { Int(rows[b * (pairs + 1) + i]) }
+    public func label(_ b: Int, _ i: Int) -> Int { Int(labels[b * pairs + i]) }
+}
+
+/// Draws sequences over the first `classes` classes and `exemplars`
+/// exemplars of a table with `tableExemplars` exemplars per class.
+package struct SequenceSampler {
+    let classes: Int
+    let exemplars: Int
+    let tableExemplars: Int
+    let pairs: Int
+    /// Size of the label set `icl_only` relabels into.
+    let relabelSet: Int
+
+    package init(classes: Int, exemplars: Int, tableExemplars: Int, pairs: Int, relabelSet: Int) {
+        self.classes = classes; self.exemplars = exemplars; self.tableExemplars = tableExemplars
+        self.pairs = pairs; self.relabelSet = relabelSet
+    }
+
+    /// Writes sequence `b` of `batch`.
+    func draw(_ kind: SequenceKind, into batch: inout Batch, at b: Int, rng: inout RNG) {
+        let n = pairs
+        var classesInContext = [Int](repeating: 0, count: n)
+        var exemplarRows = [Int](repeating: 0, count: n)
+        var labels = [Int](repeating: 0, count: n)
+        let q = rng.below(classes)
+        let queryExemplar = rng.below(exemplars)
+        var target = q
+
+        func distinctOthers(count: Int, excluding: Int, into out: inout [Int], from start: Int) {
+            var i = start
+            while i < start + count {
+                let c = rng.below(classes)
+                if c == excluding || out[start..<i].contains(c) { continue }
+                out[i] = c
+                i += 1
+            }
+        }
+        func exemplarRow(_ c: Int) -> Int { c * tableExemplars + rng.below(exemplars) }
+
+        switch kind {
+        case .train(.bursty), .train(.matched), .train(.iclOnly), .eval(.icl), .eval(.flip):
+            // One exemplar of the query class and n-1 distinct distractors, in random order.
+            classesInContext[0] = q
+            distinctOthers(count: n - 1, excluding: q, into: &classesInContext, from: 1)
+            rng.shuffle(&classesInContext)
+            for i in 0..<n {
+                let c = classesInContext[i]
+                exemplarRows[i] = exemplarRow(c)
+                labels[i] = c
+            }
+            let partner = classesInContext.firstIndex(of: q)!
+            if case .train(.matched) = kind {
+                exemplarRows[partner] = q * tableExemplars + queryExemplar
+            }
+            if case .train(.iclOnly) = kind {
+                // Labels drawn afresh per sequence: n distinct labels of the relabel set.
+                var fresh = [Int](repeating: -1, count: n)
+                for i in 0..<n {
+                    var l: Int
+                    repeat { l = rng.below(relabelSet) } while fresh[0..<i].contains(l)
+                    fresh[i] = l
+                }
+                labels = fresh
+                target = labels[partner]
+            } else if case .eval(.icl) = kind {
+                // Context classes relabelled to {0, ..., n-1} in random order.
+                var perm = Array(0..<n)
+                rng.shuffle(&perm)
+                labels = perm
+                target = labels[partner]
+            } else if case .eval(.flip) = kind {
+                // Labels rotated by one place (a swap for n = 2): the query's
+                // partner carries a distractor's label, which is the target.
+                let original = labels
+                for i in 0..<n { labels[i] = original[(i + 1) % n] }
+                target = labels[partner]
+            }
+        case .eval(.iwl):
+            // No exemplar and no label of the query class in context.
+            distinctOthers(count: n, excluding: q, into: &classesInContext, from: 0)
+            for i in 0..<n {
+                exemplarRows[i] = exemplarRow(classesInContext[i])
+                labels[i] = classesInContext[i]
+            }
+        case .train(.ciwlOnly), .eval(.ciwl):
+            // No exemplar of the query class; its label sits on a wrong exemplar.
+            distinctOthers(count: n, excluding: q, into: &classesInContext, from: 0)
+            for i in 0..<n {
+                exemplarRows[i] = exemplarRow(classesInContext[i])
+                labels[i] = classesInContext[i]
+            }
+            labels[rng.below(n)] = q
+        case .eval(.train):
+            preconditionFailure("the train evaluator draws the run's own variant")
+        }
+
+        let base = b * (n + 1)
+        for i in 0..<n {
+            batch.rows[base + i] = Int32(exemplarRows[i])
+            batch.labels[b * n + i] = Int32(labels[i])
+        }
+        batch.rows[base + n] = Int32(q * tableExemplars + queryExemplar)
+        batch.targets[b] = Int32(target)
+    }
+
+    package func fill(_ batch: inout Batch, kind: SequenceKind, rng: inout RNG) {
+        for b in 0..<batch.size { draw(kind, into: &batch, at: b, rng: &rng) }
+    }
+}

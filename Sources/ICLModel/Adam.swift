@@ -1,0 +1,71 @@
+import ICLSupport
+import ICLData
+
+/// Adam as optax applies it: `m = b1 m + (1-b1) g`, `v = b2 v + (1-b2) g^2`,
+/// `p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`; no weight decay.
+public struct AdamSettings: Codable, Equatable {
+    public var learningRate: Double = 1e-5
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var eps: Double = 1e-8
+    public init(learningRate: Double = 1e-5) { self.learningRate = learningRate }
+}
+
+package final class Adam<T: ModelScalar> {
+    let settings: AdamSettings
+    package let m: ParameterSet<T>
+    package let v: ParameterSet<T>
+    /// Updates applied so far.
+    package var step: Int = 0
+
+    package init(_ layout: ParameterLayout, settings: AdamSettings) {
+        self.settings = settings
+        m = ParameterSet(layout)
+        v = ParameterSet(layout)
+    }
+
+    /// One update of every parameter from `grads`, which it zeroes as it reads
+    /// them so the next backward can accumulate (one pass over memory, not two).
+    package func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>) {
+        step += 1
+        let c = AdamCoefficients<T>(settings, step: step)
+        let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
+        let n = params.storage.count
+        if T.self == Float.self {
+            func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self)
+            }
+            Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: n, AdamCoefficients<Float>(settings, step: step))
+        } else {
+            adamScalar(p: p, g: g, m: mp, v: vp, range: 0..<n, c)
+        }
+    }
+}
+
+/// The per-step constants of the update, in the model's number type.
+package struct AdamCoefficients<T: ModelScalar> {
+    let b1, b2, a1, a2, lr, eps, invBc1, invBc2: T
+    package init(_ s: AdamSettings, step: Int) {
+        b1 = T(s.beta1); b2 = T(s.beta2); a1 = T(1 - s.beta1); a2 = T(1 - s.beta2)
+        lr = T(s.learningRate); eps = T(s.eps)
+        invBc1 = 1 / T(1 - pow(s.beta1, Double(step)))
+        invBc2 = T(1 / (1 - pow(s.beta2, Double(step))))
+    }
+}
+
+/// The update of `range`, one element at a time; zeroes the gradients.
+@inline(__always)
+package func adamScalar<T: ModelScalar>(p: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>,
+                                v: UnsafeMutablePointer<T>, range: Range<Int>, _ c: AdamCoefficients<T>) {
+    for i in range {
+        let gi = g[i]
+        let mi = c.b1 * m[i] + c.a1 * gi
+        let vi = c.b2 * v[i] + c.a2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= c.lr * (mi * c.invBc1) / ((vi * c.invBc2).squareRoot() + c.eps)
+        g[i] = 0
+    }
+}
+
+import Foundation

@@ -1,0 +1,34 @@
+import ICLData
+
+// MARK: - The model in Float, compiled here
+
+// The trainer calls the model from another target, where generic code would
+// run unspecialized (measured: about ten times slower). These Float entry
+// points are compiled in this target: the generic model specialized for
+// Float, under this target's -Ounchecked. The generic code itself serves the
+// Double gradient checks.
+
+extension Transformer where T == Float {
+    /// `forward` in Float.
+    @discardableResult
+    package func forwardFloat(_ p: ParameterSet<Float>, _ ws: Workspace<Float>, batch: Batch, table: FeatureTable,
+                              times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
+        forward(p, ws, batch: batch, table: table, times: times)
+    }
+
+    /// `backward` in Float.
+    package func backwardFloat(_ p: ParameterSet<Float>, _ g: ParameterSet<Float>, _ ws: Workspace<Float>, batch: Batch,
+                               times: UnsafeMutablePointer<StepTimes>? = nil) {
+        backward(p, g, ws, batch: batch, times: times)
+    }
+}
+
+extension Adam where T == Float {
+    /// `update` in Float.
+    package func updateFloat(_ params: ParameterSet<Float>, _ grads: ParameterSet<Float>) { update(params, grads) }
+}
+
+extension ParameterSet where T == Float {
+    /// `initialize` in Float.
+    package func initializeFloat(seed: UInt64) { initialize(seed: seed) }
+}

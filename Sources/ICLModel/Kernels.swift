@@ -1,0 +1,136 @@
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
+import CKernels
+import ICLSupport
+import ICLData
+
+/// Vectorised Float kernels for the two hot loops that are not matrix
+/// products: the softmax over the classes and the Adam update. The generic
+/// layers call these when `T == Float`; Double (the gradient check) takes
+/// the plain scalar path.
+package enum Kernels {
+    typealias V = SIMD8<Float>
+
+    /// Whether the C kernels (AVX2 or AVX-512, bitwise the same results as
+    /// the Swift ones below) run on this CPU.
+    static let vectorC = iclsweep_vector_kernels() != 0
+
+    /// e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, a degree-6
+    /// polynomial for e^r, then 2^n built in the exponent bits. Relative
+    /// error about 2e-7 over [-87, 88]; inputs below -87 give ~0.
+    @inline(__always)
+    static func exp(_ x: V) -> V {
+        // The standard library's pointwiseMin/Max are not inlined; a masked
+        // replace compiles to compare-and-blend.
+        let low = V(repeating: -87.3), high = V(repeating: 88.7)
+        let x = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+        // Adding 1.5 * 2^23 rounds to the nearest integer n, which then sits in
+        // the low mantissa bits of t: no float-to-int conversion needed.
+        let magic = V(repeating: 12_582_912)
+        let t = x * 1.442_695_04 + magic
+        let n = t - magic
+        var r = x - n * 0.693_359_375       // ln2, high part (exact in Float)
+        r = r - n * -2.121_944_40e-4        // ln2, low part
+        var p: V = V(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        p = p * r * r + r + 1
+        let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: V.self)
+        return p * scale
+    }
+
+    /// In place over one row of `count` logits: p = softmax(z).
+    /// Returns (max, sum of exp(z - max)).
+    static func softmaxRow(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, count C: Int,
+                           useC: Bool = vectorC) -> (Float, Float) {
+        if useC {
+            var maxValue: Float = 0, sum: Float = 0
+            iclsweep_softmax_row(z, p, C, &maxValue, &sum)
+            return (maxValue, sum)
+        }
+        let whole = C / 8 * 8
+        var m = V(repeating: -.greatestFiniteMagnitude)
+        var i = 0
+        let zr = UnsafeRawPointer(z), pr = UnsafeMutableRawPointer(p)
+        while i < whole {
+            let z8 = zr.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+            m = m.replacing(with: z8, where: z8 .> m)
+            i += 8
+        }
+        var maxValue = m.max()
+        for j in whole..<C { maxValue = max(maxValue, z[j]) }
+        let mv = V(repeating: maxValue)
+        var s = V(repeating: 0)
+        i = 0
+        while i < whole {
+            let e = exp(zr.loadUnaligned(fromByteOffset: i * 4, as: V.self) - mv)
+            pr.storeBytes(of: e, toByteOffset: i * 4, as: V.self)
+            s += e
+            i += 8
+        }
+        var sum = s.sum()
+        for j in whole..<C {
+            let e = exp(V(repeating: z[j] - maxValue))[0]
+            p[j] = e
+            sum += e
+        }
+        let inv = V(repeating: 1 / sum)
+        i = 0
+        while i < whole {
+            pr.storeBytes(of: pr.loadUnaligned(fromByteOffset: i * 4, as: V.self) * inv, toByteOffset: i * 4, as: V.self)
+            i += 8
+        }
+        for j in whole..<C { p[j] *= inv[0] }
+        return (maxValue, sum)
+    }
+
+    /// Correctly rounded square root of 8 lanes. The standard library's
+    /// SIMD `squareRoot()` runs lane by lane; SSE's `sqrtps` gives the same
+    /// IEEE results four at a time.
+    @inline(__always)
+    static func sqrt(_ x: V) -> V {
+        #if arch(x86_64)
+        return V(lowHalf: _mm_sqrt_ps(x.lowHalf), highHalf: _mm_sqrt_ps(x.highHalf))
+        #else
+        return x.squareRoot()
+        #endif
+    }
+
+    /// Adam over `count` parameters; zeroes the gradients it reads. The
+    /// same arithmetic, in the same order, as `adamScalar`, which does the
+    /// tail; in C with AVX2/AVX-512 where the CPU has it (`useC`), else here
+    /// in 8-lane SIMD (SSE on baseline x86-64).
+    static func adam(p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
+                     m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
+                     _ c: AdamCoefficients<Float>, useC: Bool = vectorC) {
+        if useC {
+            var cc = iclsweep_adam_coefficients(b1: c.b1, b2: c.b2, a1: c.a1, a2: c.a2, lr: c.lr, eps: c.eps,
+                                                inv_bc1: c.invBc1, inv_bc2: c.invBc2)
+            iclsweep_adam(p, g, m, v, count, &cc)
+            return
+        }
+        let whole = count / 8 * 8
+        let pr = UnsafeMutableRawPointer(p), gr = UnsafeMutableRawPointer(g)
+        let mr = UnsafeMutableRawPointer(m), vr = UnsafeMutableRawPointer(v)
+        let zero = V(repeating: 0)
+        var i = 0
+        while i < whole {
+            let o = i * 4
+            let gi = gr.loadUnaligned(fromByteOffset: o, as: V.self)
+            let mi = c.b1 * mr.loadUnaligned(fromByteOffset: o, as: V.self) + c.a1 * gi
+            let vi = c.b2 * vr.loadUnaligned(fromByteOffset: o, as: V.self) + c.a2 * gi * gi
+            mr.storeBytes(of: mi, toByteOffset: o, as: V.self)
+            vr.storeBytes(of: vi, toByteOffset: o, as: V.self)
+            let step = c.lr * (mi * c.invBc1) / (sqrt(vi * c.invBc2) + c.eps)
+            pr.storeBytes(of: pr.loadUnaligned(fromByteOffset: o, as: V.self) - step, toByteOffset: o, as: V.self)
+            gr.storeBytes(of: zero, toByteOffset: o, as: V.self)
+            i += 8
+        }
+        adamScalar(p: p, g: g, m: m, v: v, range: whole..<count, c)
+    }
+}

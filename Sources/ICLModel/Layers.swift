@@ -1,0 +1,213 @@
+import ICLSupport
+import ICLData
+
+/// The layers of the model, each forward beside its backward. Argument
+/// order is fixed: outputs first, then inputs, then parameters, then sizes.
+/// Every backward accumulates into gradients the caller zeroed.
+package enum Layers {
+
+    // MARK: - Linear: out = inp @ weight + bias
+
+    /// out (N, OC), inp (N, C), weight (C, OC), bias (OC) or nil
+    static func linearForward<T: ModelScalar>(
+        _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>,
+        _ weight: UnsafePointer<T>, _ bias: UnsafePointer<T>?, N: Int, C: Int, OC: Int
+    ) {
+        if let bias {
+            for n in 0..<N { (out + n * OC).update(from: bias, count: OC) }
+        }
+        gemm(M: N, N: OC, K: C, A: inp, B: weight, beta: bias == nil ? 0 : 1, C: out)
+    }
+
+    /// dinp (N, C) += dout @ weight^T (skipped when nil); dweight (C, OC) += inp^T @ dout;
+    /// dbias (OC) += column sums of dout.
+    static func linearBackward<T: ModelScalar>(
+        _ dinp: UnsafeMutablePointer<T>?, _ dweight: UnsafeMutablePointer<T>, _ dbias: UnsafeMutablePointer<T>?,
+        _ dout: UnsafePointer<T>, _ inp: UnsafePointer<T>, _ weight: UnsafePointer<T>,
+        N: Int, C: Int, OC: Int
+    ) {
+        if let dinp { gemm(false, true, M: N, N: C, K: OC, A: dout, B: weight, beta: 1, C: dinp) }
+        gemm(true, false, M: C, N: OC, K: N, A: inp, B: dout, beta: 1, C: dweight)
+        if let dbias {
+            for n in 0..<N {
+                let row = dout + n * OC
+                for o in 0..<OC { dbias[o] += row[o] }
+            }
+        }
+    }
+
+    // MARK: - LayerNorm over the last dimension, eps 1e-5
+
+    static let layerNormEps = 1e-5
+
+    /// out (N, C), mean (N), rstd (N), inp (N, C), gain (C), bias (C)
+    static func layerNormForward<T: ModelScalar>(
+        _ out: UnsafeMutablePointer<T>, _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
+        _ inp: UnsafePointer<T>, _ gain: UnsafePointer<T>, _ bias: UnsafePointer<T>, N: Int, C: Int
+    ) {
+        let eps = T(layerNormEps)
+        for n in 0..<N {
+            let x = inp + n * C, y = out + n * C
+            var m: T = 0
+            for i in 0..<C { m += x[i] }
+            m /= T(C)
+            var v: T = 0
+            for i in 0..<C { let d = x[i] - m; v += d * d }
+            v /= T(C)
+            let r = 1 / (v + eps).squareRoot()
+            for i in 0..<C { y[i] = (x[i] - m) * r * gain[i] + bias[i] }
+            mean[n] = m
+            rstd[n] = r
+        }
+    }
+
+    /// dinp (N, C) +=, dgain (C) +=, dbias (C) +=; dout (N, C), inp (N, C), mean, rstd (N), gain (C)
+    static func layerNormBackward<T: ModelScalar>(
+        _ dinp: UnsafeMutablePointer<T>, _ dgain: UnsafeMutablePointer<T>, _ dbias: UnsafeMutablePointer<T>,
+        _ dout: UnsafePointer<T>, _ inp: UnsafePointer<T>, _ mean: UnsafePointer<T>, _ rstd: UnsafePointer<T>,
+        _ gain: UnsafePointer<T>, N: Int, C: Int
+    ) {
+        for n in 0..<N {
+            let x = inp + n * C, dy = dout + n * C, dx = dinp + n * C
+            let m = mean[n], r = rstd[n]
+            // dxhat = dy * gain; dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+            var meanD: T = 0, meanDX: T = 0
+            for i in 0..<C {
+                let xhat = (x[i] - m) * r
+                let dxhat = dy[i] * gain[i]
+                meanD += dxhat
+                meanDX += dxhat * xhat
+                dgain[i] += dy[i] * xhat
+                dbias[i] += dy[i]
+            }
+            meanD /= T(C)
+            meanDX /= T(C)
+            for i in 0..<C {
+                let xhat = (x[i] - m) * r
+                dx[i] += r * (dy[i] * gain[i] - meanD - xhat * meanDX)
+            }
+        }
+    }
+
+    // MARK: - Causal multi-head self-attention (scores scaled by 1/sqrt(headDim))
+
+    /// out (B, T, D) heads concatenated, probs (B, H, T, T) softmax rows
+    /// (zero above the diagonal), qkv (B, T, 3D) as [q | k | v].
+    static func attentionForward<T: ModelScalar>(
+        _ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
+        _ qkv: UnsafePointer<T>, B: Int, T tokens: Int, D: Int, H: Int
+    ) {
+        let hd = D / H, scale = 1 / T(hd).squareRoot(), D3 = 3 * D
+        for b in 0..<B {
+            for h in 0..<H {
+                let P = probs + (b * H + h) * tokens * tokens
+                for t in 0..<tokens {
+                    let q = qkv + (b * tokens + t) * D3 + h * hd
+                    let row = P + t * tokens
+                    var maxScore = -T.greatestFiniteMagnitude
+                    for s in 0...t {
+                        let k = qkv + (b * tokens + s) * D3 + D + h * hd
+                        var dot: T = 0
+                        for i in 0..<hd { dot += q[i] * k[i] }
+                        row[s] = dot * scale
+                        maxScore = max(maxScore, row[s])
+                    }
+                    var sum: T = 0
+                    for s in 0...t { row[s] = T.exp(row[s] - maxScore); sum += row[s] }
+                    let inv = 1 / sum
+                    for s in 0...t { row[s] *= inv }
+                    for s in (t + 1)..<tokens { row[s] = 0 }  // masked
+                    let o = out + (b * tokens + t) * D + h * hd
+                    for i in 0..<hd { o[i] = 0 }
+                    for s in 0...t {
+                        let v = qkv + (b * tokens + s) * D3 + 2 * D + h * hd
+                        let p = row[s]
+                        for i in 0..<hd { o[i] += p * v[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dqkv (B, T, 3D) +=; dout (B, T, D), qkv (B, T, 3D), probs (B, H, T, T)
+    static func attentionBackward<T: ModelScalar>(
+        _ dqkv: UnsafeMutablePointer<T>,
+        _ dout: UnsafePointer<T>, _ qkv: UnsafePointer<T>, _ probs: UnsafePointer<T>,
+        B: Int, T tokens: Int, D: Int, H: Int
+    ) {
+        let hd = D / H, scale = 1 / T(hd).squareRoot(), D3 = 3 * D
+        var dscore = [T](repeating: 0, count: tokens)
+        for b in 0..<B {
+            for h in 0..<H {
+                let P = probs + (b * H + h) * tokens * tokens
+                for t in 0..<tokens {
+                    let row = P + t * tokens
+                    let dout_t = dout + (b * tokens + t) * D + h * hd
+                    // out_t = sum_s p_ts v_s: dv_s += p_ts dout_t, dp_ts = dout_t . v_s
+                    var weighted: T = 0
+                    for s in 0...t {
+                        let v = qkv + (b * tokens + s) * D3 + 2 * D + h * hd
+                        let dv = dqkv + (b * tokens + s) * D3 + 2 * D + h * hd
+                        var dp: T = 0
+                        for i in 0..<hd { dp += dout_t[i] * v[i]; dv[i] += row[s] * dout_t[i] }
+                        dscore[s] = dp
+                        weighted += row[s] * dp
+                    }
+                    // softmax: dscore_ts = p_ts (dp_ts - sum_s' p_ts' dp_ts'), then the scale
+                    let q = qkv + (b * tokens + t) * D3 + h * hd
+                    let dq = dqkv + (b * tokens + t) * D3 + h * hd
+                    for s in 0...t {
+                        let g = row[s] * (dscore[s] - weighted) * scale
+                        let k = qkv + (b * tokens + s) * D3 + D + h * hd
+                        let dk = dqkv + (b * tokens + s) * D3 + D + h * hd
+                        for i in 0..<hd { dq[i] += g * k[i]; dk[i] += g * q[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Softmax cross-entropy at the query
+
+    /// losses (B), probs (B, C); logits (B, C), targets (B)
+    static func crossEntropyForward<T: ModelScalar>(
+        _ losses: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
+        _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int32>, B: Int, C: Int
+    ) {
+        for b in 0..<B {
+            let z = logits + b * C, p = probs + b * C
+            if T.self == Float.self {
+                let (m, sum) = Kernels.softmaxRow(UnsafeRawPointer(z).assumingMemoryBound(to: Float.self),
+                                                  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self), count: C)
+                losses[b] = T(Double.log(Double(sum))) + T(m) - z[Int(targets[b])]
+                continue
+            }
+            var m = -T.greatestFiniteMagnitude
+            for i in 0..<C { m = max(m, z[i]) }
+            var sum: T = 0
+            for i in 0..<C { let e = T.exp(z[i] - m); p[i] = e; sum += e }
+            let inv = 1 / sum
+            for i in 0..<C { p[i] *= inv }
+            // -log p_target = log(sum) + m - z_target
+            losses[b] = T(Double.log(Double(sum))) + m - z[Int(targets[b])]
+        }
+    }
+
+    /// dlogits (B, C) = (probs - onehot(targets)) / B: the gradient of the
+    /// batch-mean loss.
+    static func crossEntropyBackward<T: ModelScalar>(
+        _ dlogits: UnsafeMutablePointer<T>, _ probs: UnsafePointer<T>, _ targets: UnsafePointer<Int32>, B: Int, C: Int
+    ) {
+        let invB = 1 / T(B)
+        for b in 0..<B {
+            let p = probs + b * C, d = dlogits + b * C
+            for i in 0..<C { d[i] = p[i] * invB }
+            d[Int(targets[b])] -= invB
+        }
+    }
+}
+
+import Foundation
+private extension Double {
+    static func log(_ x: Double) -> Double { Foundation.log(x) }
+}

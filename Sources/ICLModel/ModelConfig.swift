@@ -1,0 +1,56 @@
+import ICLSupport
+import ICLData
+
+/// The blueprint of the paper's attention-only transformer.
+public struct ModelConfig: Codable, Equatable {
+    /// Size of an exemplar vector (512 for the ResNet18 features).
+    public var inputDim: Int
+    /// Rows of the label-embedding table (the training classes, or the
+    /// relabel set size for `icl_only`).
+    public var labels: Int
+    /// Outputs of the unembedding; equal to `labels` in every variant.
+    public var outputs: Int { labels }
+    public var width: Int = 64
+    public var heads: Int = 8
+    public var layers: Int = 2
+    /// Exemplar-label pairs in context (2 in the paper): T = 2 * pairs + 1 tokens.
+    public var pairs: Int = 2
+    /// Rows of the learned positional table.
+    public var maxPositions: Int = 32
+
+    public init(inputDim: Int, labels: Int, width: Int = 64, heads: Int = 8, layers: Int = 2,
+                pairs: Int = 2, maxPositions: Int = 32) {
+        self.inputDim = inputDim; self.labels = labels; self.width = width; self.heads = heads
+        self.layers = layers; self.pairs = pairs; self.maxPositions = maxPositions
+    }
+
+    /// Tokens per sequence: `x1 y1 ... xn yn xq`.
+    public var tokens: Int { 2 * pairs + 1 }
+
+    /// Matrix-product FLOPs of one training step (forward and backward) on
+    /// `batch` sequences: the cost model of the scheduler and `bench`.
+    public func flopsPerStep(batch: Int) -> Double {
+        let B = Double(batch), D = Double(width), N = B * Double(tokens)
+        let exemplarRows = B * Double(pairs + 1)
+        let embed = 2 * exemplarRows * Double(inputDim) * D               // forward + weight gradient
+        let layers = Double(self.layers) * 3 * (N * D * 3 * D + N * D * D)  // forward + 2 backward products
+        let unembed = 3 * B * D * Double(outputs)
+        return 2 * (embed + layers + unembed)
+    }
+
+    /// Problems with the configuration, each naming the option.
+    public func problems() -> [String] {
+        var out: [String] = []
+        if inputDim < 1 { out.append("input dim must be at least 1 (got \(inputDim))") }
+        if labels < 2 { out.append("classes must be at least 2 (got \(labels))") }
+        if width < 1 { out.append("width must be at least 1 (got \(width))") }
+        if heads < 1 { out.append("heads must be at least 1 (got \(heads))") }
+        else if width % heads != 0 { out.append("heads (\(heads)) must divide width (\(width))") }
+        if layers < 1 { out.append("layers must be at least 1 (got \(layers))") }
+        if pairs < 1 { out.append("context pairs must be at least 1 (got \(pairs))") }
+        if maxPositions < tokens {
+            out.append("positions (\(maxPositions)) must cover the \(tokens) tokens of a sequence")
+        }
+        return out
+    }
+}

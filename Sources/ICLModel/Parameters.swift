@@ -1,0 +1,144 @@
+import ICLSupport
+import ICLData
+
+/// Every parameter tensor of the model. Sizes and offsets in the flat
+/// buffer are derived from this one list; gradients and both Adam moments
+/// use the same layout, so the optimizer is one flat loop.
+///
+/// Layout convention: linear weights are stored `[in, out]` row-major and
+/// applied as `y = x @ W (+ b)`.
+public enum Tensor: Hashable {
+    case exemplarWeight     // (dim, D)   exemplar embedding
+    case exemplarBias       // (D)
+    case labelEmbedding     // (labels, D)
+    case positions          // (maxPositions, D) learned absolute positions
+    case lnGain(Int)        // (D)  pre-attention LayerNorm of layer l
+    case lnBias(Int)        // (D)
+    case qkv(Int)           // (D, 3D)  columns [q | k | v], each split into heads
+    case attnOut(Int)       // (D, D)
+    case finalGain          // (D)  final LayerNorm
+    case finalBias          // (D)
+    case unembedWeight      // (D, outputs)
+    case unembedBias        // (outputs)
+
+    /// All tensors in buffer order.
+    public static func all(layers: Int) -> [Tensor] {
+        var list: [Tensor] = [.exemplarWeight, .exemplarBias, .labelEmbedding, .positions]
+        for l in 0..<layers { list += [.lnGain(l), .lnBias(l), .qkv(l), .attnOut(l)] }
+        return list + [.finalGain, .finalBias, .unembedWeight, .unembedBias]
+    }
+
+    public func shape(_ c: ModelConfig) -> [Int] {
+        let D = c.width
+        switch self {
+        case .exemplarWeight: return [c.inputDim, D]
+        case .exemplarBias: return [D]
+        case .labelEmbedding: return [c.labels, D]
+        case .positions: return [c.maxPositions, D]
+        case .lnGain, .lnBias, .finalGain, .finalBias: return [D]
+        case .qkv: return [D, 3 * D]
+        case .attnOut: return [D, D]
+        case .unembedWeight: return [D, c.outputs]
+        case .unembedBias: return [c.outputs]
+        }
+    }
+
+    /// The name used in checkpoints, traces and the README.
+    public var name: String {
+        switch self {
+        case .exemplarWeight: return "exemplar_embedding/weight"
+        case .exemplarBias: return "exemplar_embedding/bias"
+        case .labelEmbedding: return "label_embedding"
+        case .positions: return "position_embedding"
+        case .lnGain(let l): return "layer\(l)/ln/gain"
+        case .lnBias(let l): return "layer\(l)/ln/bias"
+        case .qkv(let l): return "layer\(l)/attn/qkv"
+        case .attnOut(let l): return "layer\(l)/attn/out"
+        case .finalGain: return "final_ln/gain"
+        case .finalBias: return "final_ln/bias"
+        case .unembedWeight: return "unembedding/weight"
+        case .unembedBias: return "unembedding/bias"
+        }
+    }
+}
+
+/// Offsets of each tensor in the flat parameter buffer.
+public struct ParameterLayout {
+    public let config: ModelConfig
+    public let tensors: [Tensor]
+    public let offsets: [Tensor: Int]
+    public let count: Int
+
+    public init(_ config: ModelConfig) {
+        self.config = config
+        tensors = Tensor.all(layers: config.layers)
+        var offsets: [Tensor: Int] = [:]
+        var total = 0
+        for t in tensors {
+            offsets[t] = total
+            total += t.shape(config).reduce(1, *)
+        }
+        self.offsets = offsets
+        count = total
+    }
+
+    public func size(_ t: Tensor) -> Int { t.shape(config).reduce(1, *) }
+}
+
+/// A flat buffer laid out by a `ParameterLayout`, with a named view per tensor.
+/// Used for the parameters, their gradients and both Adam moments.
+public final class ParameterSet<T: ModelScalar> {
+    public let layout: ParameterLayout
+    public let storage: Buffer<T>
+    /// One pointer per tensor, looked up once.
+    private let views: [Tensor: UnsafeMutablePointer<T>]
+
+    public init(_ layout: ParameterLayout) {
+        self.layout = layout
+        storage = Buffer(count: layout.count)
+        var views: [Tensor: UnsafeMutablePointer<T>] = [:]
+        for t in layout.tensors { views[t] = storage.pointer + layout.offsets[t]! }
+        self.views = views
+    }
+
+    @inline(__always) public subscript(_ t: Tensor) -> UnsafeMutablePointer<T> { views[t]! }
+
+    public func values(_ t: Tensor) -> [T] { Array(UnsafeBufferPointer(start: self[t], count: layout.size(t))) }
+    public func set(_ t: Tensor, _ values: [T]) {
+        precondition(values.count == layout.size(t))
+        for (i, v) in values.enumerated() { self[t][i] = v }
+    }
+}
+
+// MARK: - Initialisation
+
+extension ParameterSet {
+    /// The paper's initialisation, drawn tensor by tensor in buffer order.
+    /// - LeCun normal (as JAX: truncated to ±2, rescaled to variance 1/fan_in)
+    ///   for the exemplar embedding, QKV, attention output and unembedding.
+    /// - Label embedding: 0.02 x standard normal truncated to ±2.
+    /// - Positions: uniform in ±1/sqrt(maxPositions).
+    /// - LayerNorm gains 1; every bias 0.
+    public func initialize(seed: UInt64) {
+        var rng = RNG(seed: seed, stream: 0x1217)
+        let c = layout.config
+        for t in layout.tensors {
+            let p = self[t], n = layout.size(t)
+            switch t {
+            case .exemplarWeight, .qkv, .attnOut, .unembedWeight:
+                let fanIn = Double(t.shape(c)[0])
+                let sd = (1 / fanIn).squareRoot() / 0.87962566103423978
+                for i in 0..<n { p[i] = T(sd * rng.truncatedNormal()) }
+            case .labelEmbedding:
+                for i in 0..<n { p[i] = T(0.02 * rng.truncatedNormal()) }
+            case .positions:
+                let bound = 1 / Double(c.maxPositions).squareRoot()
+                for i in 0..<n { p[i] = T((2 * rng.uniform() - 1) * bound) }
+            case .lnGain, .finalGain:
+                for i in 0..<n { p[i] = 1 }
+            case .exemplarBias, .lnBias, .finalBias, .unembedBias:
+                for i in 0..<n { p[i] = 0 }
+            }
+        }
+    }
+}

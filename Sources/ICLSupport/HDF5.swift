@@ -1,0 +1,340 @@
+import CHDF5
+import CMPI
+import Foundation
+
+/// A failed HDF5 call: the function's name and HDF5's own error stack.
+public struct HDF5Error: Error, CustomStringConvertible {
+    public let function: String
+    public let message: String
+    public var description: String { "HDF5 \(function) failed: \(message)" }
+    package init(function: String, message: String) { self.function = function; self.message = message }
+}
+
+/// The one error path for HDF5: every call's result goes through here.
+package enum H5 {
+    /// Silences HDF5's automatic stack printing; errors are thrown instead.
+    static let silenced: Void = { _ = H5Eset_auto2(shim_H5E_DEFAULT(), nil, nil) }()
+
+    @discardableResult
+    static func check<T: BinaryInteger>(_ function: String, _ result: T) throws -> T {
+        if result < 0 { throw HDF5Error(function: function, message: stackMessage()) }
+        return result
+    }
+
+    /// Reads the innermost messages of the current error stack, then clears it.
+    static func stackMessage() -> String {
+        final class Box { var lines: [String] = [] }
+        let box = Box()
+        let walker: H5E_walk2_t = { _, err, data in
+            guard let err, let data else { return 0 }
+            let box = Unmanaged<Box>.fromOpaque(data).takeUnretainedValue()
+            let fn = err.pointee.func_name.map { String(cString: $0) } ?? "?"
+            var desc = err.pointee.desc.map { String(cString: $0) } ?? ""
+            // The file drivers' messages carry the OS error among many fields
+            // (time, descriptor, buffer address, ...): keep what a user needs.
+            if let reason = desc.range(of: "error message = '"), let end = desc[reason.upperBound...].firstIndex(of: "'") {
+                let what = desc.prefix { $0 != ":" }
+                desc = "\(what): \(desc[reason.upperBound..<end])"
+            }
+            box.lines.append("\(fn): \(desc)")
+            return 0
+        }
+        _ = H5Ewalk2(shim_H5E_DEFAULT(), H5E_WALK_UPWARD, walker,
+                     Unmanaged.passUnretained(box).toOpaque())
+        H5Eclear2(shim_H5E_DEFAULT())
+        return box.lines.isEmpty ? "no HDF5 error stack" : box.lines.prefix(3).joined(separator: "; ")
+    }
+
+    static var defaultPlist: hid_t { shim_H5P_DEFAULT() }
+
+    /// A fixed-length, NUL-padded string type of `length` bytes.
+    static func stringType(length: Int) throws -> H5Handle {
+        let type = H5Handle(try check("H5Tcopy", H5Tcopy(shim_H5T_C_S1())), close: H5Tclose)
+        try check("H5Tset_size", H5Tset_size(type.id, max(length, 1)))
+        try check("H5Tset_strpad", H5Tset_strpad(type.id, H5T_STR_NULLPAD))
+        return type
+    }
+}
+
+/// Element types that map to an HDF5 native type.
+public protocol H5Element { static var h5Type: hid_t { get } ; init() }
+extension Float: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_FLOAT() } }
+extension Double: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_DOUBLE() } }
+extension Int32: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_INT32() } }
+extension Int64: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_INT64() } }
+extension UInt64: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_UINT64() } }
+extension UInt8: H5Element { public static var h5Type: hid_t { shim_H5T_NATIVE_UINT8() } }
+
+/// An open HDF5 identifier, closed with the matching `H5?close` when released.
+package final class H5Handle {
+    let id: hid_t
+    private let closer: (hid_t) -> herr_t
+    private var isOpen = true
+    package init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) { self.id = id; self.closer = close }
+
+    /// Closes now, reporting failure; `deinit` closes whatever is still open.
+    package func close(_ what: String) throws {
+        guard isOpen else { return }
+        isOpen = false
+        try H5.check(what, closer(id))
+    }
+
+    deinit { if isOpen { _ = closer(id) } }
+}
+
+/// An HDF5 file, serial or (with an MPI communicator) parallel.
+package final class H5File {
+    package let path: String
+    private let handle: H5Handle
+    var id: hid_t { handle.id }
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.handle = H5Handle(id, close: H5Fclose)
+    }
+
+    /// Creates (truncating) a file. With `comm`, the call is collective.
+    package static func create(_ path: String, comm: MPIComm? = nil) throws -> H5File {
+        _ = H5.silenced
+        let fapl = try accessList(comm: comm)
+        let id = try H5.check("H5Fcreate(\(path))",
+                              H5Fcreate(path, shim_H5F_ACC_TRUNC(), H5.defaultPlist, fapl.id))
+        return H5File(path: path, id: id)
+    }
+
+    /// Opens an existing file. With `comm`, the call is collective.
+    package static func open(_ path: String, writable: Bool = false, comm: MPIComm? = nil) throws -> H5File {
+        _ = H5.silenced
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw HDF5Error(function: "H5Fopen(\(path))", message: "no such file")
+        }
+        if isFolder.boolValue { throw HDF5Error(function: "H5Fopen(\(path))", message: "it is a folder, not a file") }
+        let fapl = try accessList(comm: comm)
+        let flags = writable ? shim_H5F_ACC_RDWR() : shim_H5F_ACC_RDONLY()
+        let id = try H5.check("H5Fopen(\(path))", H5Fopen(path, flags, fapl.id))
+        return H5File(path: path, id: id)
+    }
+
+    private static func accessList(comm: MPIComm?) throws -> H5Handle {
+        let fapl = H5Handle(try H5.check("H5Pcreate", H5Pcreate(shim_H5P_FILE_ACCESS())), close: H5Pclose)
+        if let comm {
+            try H5.check("H5Pset_fapl_mpio", H5Pset_fapl_mpio(fapl.id, comm.handle, shim_MPI_INFO_NULL()))
+        }
+        return fapl
+    }
+
+    package func flush() throws {
+        try H5.check("H5Fflush(\(path))", H5Fflush(id, H5F_SCOPE_GLOBAL))
+    }
+
+    /// Closes the file now (collective for a parallel file). Every dataset
+    /// of it must be closed first: parallel HDF5 only closes a file that has
+    /// no open objects, and otherwise leaves the other ranks waiting.
+    package func close() throws {
+        try handle.close("H5Fclose(\(path))")
+    }
+
+    // MARK: - Links
+
+    package func exists(_ path: String) -> Bool {
+        var prefix = ""
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if H5Lexists(id, prefix, H5.defaultPlist) <= 0 { return false }
+        }
+        return true
+    }
+
+    // MARK: - Datasets
+
+    /// Creates a contiguous dataset (intermediate groups included), allocated
+    /// at creation so raw writes never change metadata later.
+    @discardableResult
+    package func createDataset<T: H5Element>(_ name: String, of: T.Type, shape: [Int], fill: T? = nil) throws -> H5Dataset {
+        try createDataset(name, type: T.h5Type, shape: shape, fill: fill.map { value in { dcpl in
+            var v = value
+            try H5.check("H5Pset_fill_value", H5Pset_fill_value(dcpl, T.h5Type, &v))
+        } })
+    }
+
+    /// Creates a dataset of fixed-length, NUL-padded strings of `length` bytes.
+    @discardableResult
+    package func createStringDataset(_ name: String, length: Int, shape: [Int]) throws -> H5Dataset {
+        let type = try H5.stringType(length: length)
+        return try createDataset(name, type: type.id, shape: shape, fill: nil)
+    }
+
+    private func createDataset(_ name: String, type: hid_t, shape: [Int], fill: ((hid_t) throws -> Void)?) throws -> H5Dataset {
+        let dims = shape.map { hsize_t($0) }
+        let space = H5Handle(try H5.check("H5Screate_simple", H5Screate_simple(Int32(dims.count), dims, nil)), close: H5Sclose)
+        let lcpl = H5Handle(try H5.check("H5Pcreate", H5Pcreate(shim_H5P_LINK_CREATE())), close: H5Pclose)
+        try H5.check("H5Pset_create_intermediate_group", H5Pset_create_intermediate_group(lcpl.id, 1))
+        let dcpl = H5Handle(try H5.check("H5Pcreate", H5Pcreate(shim_H5P_DATASET_CREATE())), close: H5Pclose)
+        try H5.check("H5Pset_alloc_time", H5Pset_alloc_time(dcpl.id, H5D_ALLOC_TIME_EARLY))
+        try fill?(dcpl.id)
+        let id = try H5.check("H5Dcreate2(\(name))",
+                              H5Dcreate2(self.id, name, type, space.id, lcpl.id, dcpl.id, H5.defaultPlist))
+        return H5Dataset(name: name, file: path, id: id)
+    }
+
+    package func dataset(_ name: String) throws -> H5Dataset {
+        guard exists(name) else {
+            throw HDF5Error(function: "H5Dopen2(\(name))", message: "no dataset '\(name)' in \(path)")
+        }
+        let id = try H5.check("H5Dopen2(\(name) in \(path))", H5Dopen2(self.id, name, H5.defaultPlist))
+        return H5Dataset(name: name, file: path, id: id)
+    }
+
+    /// Creates and writes a whole dataset in one go.
+    package func write<T: H5Element>(_ name: String, _ values: [T], shape: [Int]) throws {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        try createDataset(name, of: T.self, shape: shape).write(values)
+    }
+
+    package func read<T: H5Element>(_ name: String, as: T.Type = T.self) throws -> [T] {
+        try dataset(name).read()
+    }
+
+    // MARK: - Attributes on the root group
+
+    package func setAttribute(_ name: String, _ value: String) throws {
+        try attributeWrite(name, bytes: Array(value.utf8))
+    }
+
+    package func attribute(_ name: String) throws -> String {
+        guard H5Aexists(id, name) > 0 else {
+            throw HDF5Error(function: "H5Aopen(\(name))", message: "no attribute '\(name)' in \(path)")
+        }
+        let attr = H5Handle(try H5.check("H5Aopen(\(name))", H5Aopen(id, name, H5.defaultPlist)), close: H5Aclose)
+        let type = H5Handle(try H5.check("H5Aget_type", H5Aget_type(attr.id)), close: H5Tclose)
+        let size = H5Tget_size(type.id)
+        var bytes = [UInt8](repeating: 0, count: max(size, 1))
+        try H5.check("H5Aread(\(name))", H5Aread(attr.id, type.id, &bytes))
+        return String(decoding: bytes.prefix(size).prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    private func attributeWrite(_ name: String, bytes: [UInt8]) throws {
+        if H5Aexists(id, name) > 0 { try H5.check("H5Adelete(\(name))", H5Adelete(id, name)) }
+        let type = H5Handle(try H5.check("H5Tcopy", H5Tcopy(shim_H5T_C_S1())), close: H5Tclose)
+        try H5.check("H5Tset_size", H5Tset_size(type.id, max(bytes.count, 1)))
+        let space = H5Handle(try H5.check("H5Screate", H5Screate(H5S_SCALAR)), close: H5Sclose)
+        let attr = H5Handle(try H5.check("H5Acreate2(\(name))",
+                                         H5Acreate2(id, name, type.id, space.id, H5.defaultPlist, H5.defaultPlist)),
+                            close: H5Aclose)
+        var data = bytes.isEmpty ? [0] : bytes
+        try H5.check("H5Awrite(\(name))", H5Awrite(attr.id, type.id, &data))
+    }
+}
+
+/// An open dataset.
+package final class H5Dataset {
+    let name: String
+    let file: String
+    private let handle: H5Handle
+    var id: hid_t { handle.id }
+
+    package init(name: String, file: String, id: hid_t) {
+        self.name = name
+        self.file = file
+        self.handle = H5Handle(id, close: H5Dclose)
+    }
+
+    package func close() throws { try handle.close("H5Dclose(\(name))") }
+
+    package var shape: [Int] {
+        get throws {
+            let space = H5Handle(try H5.check("H5Dget_space(\(name))", H5Dget_space(id)), close: H5Sclose)
+            let rank = try H5.check("H5Sget_simple_extent_ndims", H5Sget_simple_extent_ndims(space.id))
+            var dims = [hsize_t](repeating: 0, count: Int(rank))
+            try H5.check("H5Sget_simple_extent_dims", H5Sget_simple_extent_dims(space.id, &dims, nil))
+            return dims.map { Int($0) }
+        }
+    }
+
+    /// The class and size of the stored element type, e.g. (H5T_FLOAT, 4).
+    package var storedType: (cls: H5T_class_t, size: Int) {
+        get throws {
+            let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
+            return (H5Tget_class(type.id), H5Tget_size(type.id))
+        }
+    }
+
+    package func write<T: H5Element>(_ values: [T]) throws {
+        try values.withUnsafeBufferPointer { buffer in
+            _ = try H5.check("H5Dwrite(\(name))",
+                         H5Dwrite(id, T.h5Type, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, buffer.baseAddress))
+        }
+    }
+
+    package func read<T: H5Element>() throws -> [T] {
+        let count = try shape.reduce(1, *)
+        var values = [T](repeating: T(), count: count)
+        try values.withUnsafeMutableBufferPointer { buffer in
+            _ = try H5.check("H5Dread(\(name))",
+                         H5Dread(id, T.h5Type, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, buffer.baseAddress))
+        }
+        return values
+    }
+
+    /// Writes a block `start ..< start+count` (per dimension) independently:
+    /// no other rank takes part, and no metadata changes.
+    package func writeBlock<T: H5Element>(_ values: UnsafeBufferPointer<T>, start: [Int], count: [Int]) throws {
+        precondition(values.count == count.reduce(1, *))
+        try withBlock(start: start, count: count) { mem, file in
+            try H5.check("H5Dwrite(\(name))", H5Dwrite(id, T.h5Type, mem, file, H5.defaultPlist, values.baseAddress))
+        }
+    }
+
+    package func writeBlock<T: H5Element>(_ values: [T], start: [Int], count: [Int]) throws {
+        try values.withUnsafeBufferPointer { try writeBlock($0, start: start, count: count) }
+    }
+
+    /// Reads a block `start ..< start+count` into `values`.
+    package func readBlock<T: H5Element>(into values: UnsafeMutableBufferPointer<T>, start: [Int], count: [Int]) throws {
+        precondition(values.count == count.reduce(1, *))
+        try withBlock(start: start, count: count) { mem, file in
+            try H5.check("H5Dread(\(name))", H5Dread(id, T.h5Type, mem, file, H5.defaultPlist, values.baseAddress))
+        }
+    }
+
+    package func readBlock<T: H5Element>(start: [Int], count: [Int]) throws -> [T] {
+        var values = [T](repeating: T(), count: count.reduce(1, *))
+        try values.withUnsafeMutableBufferPointer { try readBlock(into: $0, start: start, count: count) }
+        return values
+    }
+
+    /// Writes fixed-length strings (cut to the dataset's length) at rows
+    /// `start ..< start + values.count` of a 1-D string dataset.
+    package func writeStrings(_ values: [String], start: Int) throws {
+        let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
+        let length = H5Tget_size(type.id)
+        var bytes = [UInt8](repeating: 0, count: length * values.count)
+        for (i, v) in values.enumerated() {
+            for (j, b) in v.utf8.prefix(length).enumerated() { bytes[i * length + j] = b }
+        }
+        try withBlock(start: [start], count: [values.count]) { mem, file in
+            try H5.check("H5Dwrite(\(name))", H5Dwrite(id, type.id, mem, file, H5.defaultPlist, bytes))
+        }
+    }
+
+    /// Reads every string of a 1-D fixed-length string dataset.
+    package func readStrings() throws -> [String] {
+        let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
+        let length = H5Tget_size(type.id), count = try shape.reduce(1, *)
+        var bytes = [UInt8](repeating: 0, count: length * count)
+        try H5.check("H5Dread(\(name))", H5Dread(id, type.id, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, &bytes))
+        return (0..<count).map { i in
+            String(decoding: bytes[i * length ..< (i + 1) * length].prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    private func withBlock(start: [Int], count: [Int], _ body: (hid_t, hid_t) throws -> Void) throws {
+        let fileSpace = H5Handle(try H5.check("H5Dget_space(\(name))", H5Dget_space(id)), close: H5Sclose)
+        let s = start.map { hsize_t($0) }, c = count.map { hsize_t($0) }
+        try H5.check("H5Sselect_hyperslab(\(name))",
+                     H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, s, nil, c, nil))
+        let memSpace = H5Handle(try H5.check("H5Screate_simple", H5Screate_simple(Int32(c.count), c, nil)), close: H5Sclose)
+        try body(memSpace.id, fileSpace.id)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// SVG figures in the style of the paper's Figure 1b: each evaluator's
+/// accuracy against sequences seen, mean over seeds with a ±1 sd band.
+public struct Plotter {
+    let table: ResultsTable
+    let summary: Summary
+
+    public init(_ table: ResultsTable) {
+        self.table = table
+        summary = Summary(table)
+    }
+
+    static let colors: [Evaluator: String] = [
+        .train: "#7f7f7f", .icl: "#1f77b4", .iwl: "#2ca02c", .ciwl: "#d62728", .flip: "#9467bd",
+    ]
+
+    /// Mean and sd of an evaluator's headline accuracy over the cell's runs, per point.
+    func series(_ cell: CellSummary, _ e: Evaluator) -> [(x: Double, mean: Double, sd: Double)] {
+        table.points.indices.compactMap { p in
+            let values = cell.runs.map { table.histories[$0].records[p].headline(e) }.filter { !$0.isNaN }
+            guard !values.isEmpty else { return nil }
+            let m = values.reduce(0, +) / Double(values.count)
+            let sd = values.count < 2 ? 0 : (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+            return (Double(table.points[p]), m, sd)
+        }
+    }
+
+    func title(_ c: CellSummary) -> String {
+        "\(Format.count(c.classes)) classes, \(c.exemplars) exemplars, \(c.variant) (\(c.runs.count) seed\(c.runs.count == 1 ? "" : "s"))"
+    }
+
+    /// One panel at (x0, y0) of size w x h; `full` adds axis titles and legend.
+    func panel(_ cell: CellSummary, x0: Double, y0: Double, w: Double, h: Double, full: Bool) -> String {
+        let xMax = Double(max(table.points.last ?? 1, 1))
+        func px(_ x: Double) -> Double { x0 + x / xMax * w }
+        func py(_ y: Double) -> Double { y0 + (1 - y) * h }
+        var out = "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#444'/>\n"
+        for tick in stride(from: 0.0, through: 1.0, by: 0.25) {
+            out += "<line x1='\(x0)' x2='\(x0 + w)' y1='\(py(tick))' y2='\(py(tick))' stroke='#ddd'/>"
+            out += "<text x='\(x0 - 6)' y='\(py(tick) + 4)' font-size='11' text-anchor='end'>\(String(format: "%.2f", tick))</text>\n"
+        }
+        out += "<line x1='\(x0)' x2='\(x0 + w)' y1='\(py(0.5))' y2='\(py(0.5))' stroke='#aaa' stroke-dasharray='4 3'/>\n"
+        for i in 0...4 {
+            let x = xMax * Double(i) / 4
+            out += "<text x='\(px(x))' y='\(y0 + h + 15)' font-size='11' text-anchor='middle'>\(Plotter.shortCount(x))</text>\n"
+        }
+        for e in Evaluator.allCases {
+            let s = series(cell, e)
+            guard !s.isEmpty, let color = Plotter.colors[e] else { continue }
+            let upper = s.map { "\(px($0.x)),\(py(min(1, $0.mean + $0.sd)))" }
+            let lower = s.reversed().map { "\(px($0.x)),\(py(max(0, $0.mean - $0.sd)))" }
+            out += "<polygon points='\((upper + lower).joined(separator: " "))' fill='\(color)' fill-opacity='0.18' stroke='none'/>\n"
+            out += "<polyline points='\(s.map { "\(px($0.x)),\(py($0.mean))" }.joined(separator: " "))' fill='none' stroke='\(color)' stroke-width='2'/>\n"
+        }
+        out += "<text x='\(x0 + w / 2)' y='\(y0 - 8)' font-size='\(full ? 15 : 12)' text-anchor='middle'>\(title(cell))</text>\n"
+        if full {
+            out += "<text x='\(x0 + w / 2)' y='\(y0 + h + 36)' font-size='13' text-anchor='middle'>training sequences seen</text>\n"
+            out += "<text x='\(x0 - 46)' y='\(y0 + h / 2)' font-size='13' text-anchor='middle' transform='rotate(-90 \(x0 - 46) \(y0 + h / 2))'>accuracy</text>\n"
+            out += legend(x: x0 + w + 16, y: y0 + 10)
+        }
+        return out
+    }
+
+    func legend(x: Double, y: Double) -> String {
+        var out = ""
+        for (i, e) in Evaluator.allCases.enumerated() {
+            let yy = y + Double(i) * 20
+            let label = e.headlineIsInContext ? "\(e.rawValue) (in-context)" : e.rawValue
+            out += "<line x1='\(x)' x2='\(x + 22)' y1='\(yy)' y2='\(yy)' stroke='\(Plotter.colors[e]!)' stroke-width='3'/>"
+            out += "<text x='\(x + 28)' y='\(yy + 4)' font-size='12'>\(label)</text>\n"
+        }
+        return out + "<text x='\(x)' y='\(y + 108)' font-size='11' fill='#555'>line: mean over seeds</text>"
+            + "<text x='\(x)' y='\(y + 123)' font-size='11' fill='#555'>band: ±1 sd</text>\n"
+    }
+
+    static func shortCount(_ x: Double) -> String {
+        if x >= 1e6 { return String(format: "%gM", (x / 1e5).rounded() / 10) }
+        if x >= 1e3 { return String(format: "%gk", (x / 1e2).rounded() / 10) }
+        return String(Int(x))
+    }
+
+    static func document(width: Double, height: Double, _ body: String) -> String {
+        "<svg xmlns='http://www.w3.org/2000/svg' width='\(Int(width))' height='\(Int(height))' viewBox='0 0 \(Int(width)) \(Int(height))' "
+            + "font-family='Helvetica, Arial, sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n\(body)</svg>\n"
+    }
+
+    public func cellFigure(_ cell: CellSummary) -> String {
+        Plotter.document(width: 760, height: 420, panel(cell, x0: 70, y0: 40, w: 480, h: 320, full: true))
+    }
+
+    /// Every cell in one figure: rows are (classes, exemplars), columns variants.
+    public func overview() -> String {
+        let variants = summary.cells.reduce(into: [String]()) { if !$0.contains($1.variant) { $0.append($1.variant) } }
+        var rows: [String] = []
+        for c in summary.cells where !rows.contains("\(c.classes)|\(c.exemplars)") { rows.append("\(c.classes)|\(c.exemplars)") }
+        let w = 260.0, h = 170.0, gapX = 70.0, gapY = 60.0
+        var body = "<text x='20' y='24' font-size='16'>\(table.name): accuracy against training sequences, mean over seeds ± 1 sd</text>\n"
+        for c in summary.cells {
+            let col = Double(variants.firstIndex(of: c.variant)!), row = Double(rows.firstIndex(of: "\(c.classes)|\(c.exemplars)")!)
+            body += panel(c, x0: 60 + col * (w + gapX), y0: 60 + row * (h + gapY), w: w, h: h, full: false)
+        }
+        let width = 60 + Double(variants.count) * (w + gapX) + 170
+        body += legend(x: width - 180, y: 70)
+        return Plotter.document(width: width, height: 60 + Double(rows.count) * (h + gapY) + 10, body)
+    }
+
+    /// Writes `FOLDER/overview.svg` and one SVG per cell; returns the paths.
+    public func write(to folder: String) throws -> [String] {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var paths: [String] = []
+        let overviewPath = folder + "/overview.svg"
+        try overview().write(toFile: overviewPath, atomically: true, encoding: .utf8)
+        paths.append(overviewPath)
+        for c in summary.cells {
+            let path = folder + "/K\(c.classes)-E\(c.exemplars)-\(c.variant).svg"
+            try cellFigure(c).write(toFile: path, atomically: true, encoding: .utf8)
+            paths.append(path)
+        }
+        return paths
+    }
+}

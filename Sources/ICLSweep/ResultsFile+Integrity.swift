@@ -1,0 +1,85 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// The rows of one run that its checksum covers: the grid point (name,
+/// variant, classes, exemplars, seed), the progress, and every metric
+/// (train loss, accuracy, in-context accuracy and loss at every evaluation
+/// point; NaN where nothing was written). Timing, host and rank are not
+/// covered: they describe where a run ran, not what it computed.
+struct RunRows {
+    var name: String
+    var variant: String
+    /// classes, exemplars, seed, sequences done
+    var numbers: [Int64]
+    package var trainLoss: [Double]     // (P)
+    package var accuracy: [Double]      // (P, E)
+    var inContext: [Double]     // (P, E)
+    package var loss: [Double]          // (P, E)
+
+    /// The rows a run writes from its evaluation history.
+    package init(run: GridPoint, points: [Int], history: History) {
+        let E = Evaluator.allCases.count
+        let nan = [Double](repeating: .nan, count: E)
+        let byPoint = Dictionary(history.records.map { ($0.sequences, $0) }, uniquingKeysWith: { $1 })
+        let records = points.map { byPoint[$0] }
+        name = run.name
+        variant = run.config.variant.rawValue
+        numbers = [Int64(run.config.classes), Int64(run.config.exemplars), Int64(run.config.seed),
+                   Int64(history.records.last?.sequences ?? 0)]
+        trainLoss = records.map { $0?.trainLoss ?? .nan }
+        accuracy = records.flatMap { $0?.accuracy ?? nan }
+        inContext = records.flatMap { $0?.inContextAccuracy ?? nan }
+        loss = records.flatMap { $0?.loss ?? nan }
+    }
+
+    /// The rows of run `r` as stored in a results file.
+    package init(table t: ResultsTable, run r: Int) {
+        let h = t.histories[r]
+        name = t.names[r]
+        variant = t.variants[r]
+        numbers = [Int64(t.classes[r]), Int64(t.exemplars[r]), Int64(t.seeds[r]), Int64(t.sequencesDone[r])]
+        trainLoss = h.trainLoss
+        accuracy = h.accuracy
+        inContext = h.inContextAccuracy
+        loss = h.loss
+    }
+
+    /// Never 0, which marks "no checksum yet".
+    var checksum: UInt64 {
+        var sum = Checksum()
+        sum.add(name); sum.add(variant); sum.add(numbers)
+        sum.add(trainLoss); sum.add(accuracy); sum.add(inContext); sum.add(loss)
+        return sum.value == 0 ? 1 : sum.value
+    }
+}
+
+/// A done run whose stored rows do not match their checksum.
+public struct DamagedRun: CustomStringConvertible {
+    public var run: Int
+    public var name: String
+    public var reason: String
+    public var description: String { "run \(run) \(name): \(reason)" }
+}
+
+extension ResultsFile {
+    /// Checks every done run's rows against the checksum written with them.
+    /// - Returns: the damaged runs (empty when all is intact).
+    /// - Throws: when the file cannot be read at all (its structure is damaged).
+    public func verify() throws -> [DamagedRun] {
+        let t = try table()
+        return (0..<t.count).compactMap { r in
+            guard t.statuses[r] == .done else { return nil }
+            let stored = t.checksums[r]
+            if stored == 0 { return DamagedRun(run: r, name: t.names[r], reason: "marked done but has no checksum") }
+            let computed = RunRows(table: t, run: r).checksum
+            if computed != stored {
+                return DamagedRun(run: r, name: t.names[r],
+                                  reason: String(format: "rows do not match their checksum (stored %016llx, computed %016llx)", stored, computed))
+            }
+            return nil
+        }
+    }
+}

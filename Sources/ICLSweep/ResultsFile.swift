@@ -1,0 +1,280 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// State of one run in the results file.
+public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
+    case pending = 0, running = 1, done = 2, failed = 3, diverged = 4
+    public var description: String { ["pending", "running", "done", "failed", "diverged"][Int(rawValue)] }
+    /// Finished for good: a rerun would compute the same thing.
+    public var isFinal: Bool { self == .done || self == .failed || self == .diverged }
+}
+
+/// The sweep's one parallel HDF5 file. Every dataset of the whole grid is
+/// created collectively up front (R runs, P evaluation points, 5 evaluators);
+/// afterwards each rank writes only its own runs' rows, independently.
+///
+///     /runs/{name, variant, message, host}        (R) fixed-length strings
+///     /runs/{classes, exemplars, seed, sequences_done}   (R) int64
+///     /runs/{status, rank}                        (R) int32
+///     /runs/{wall_seconds, seq_per_sec}           (R) float64
+///     /runs/checksum                              (R) uint64, 0 until the run is done
+///     /metrics/sequences                          (P) int64
+///     /metrics/train_loss                         (R, P) float64, NaN until written
+///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 5) float64
+///
+/// Root attributes: format, name, spec (the YAML text), spec_hash,
+/// evaluators, statuses.
+public final class ResultsFile {
+    public static let format = "iclsweep-results-2"
+    let file: H5File
+    let runCount: Int
+    let pointCount: Int
+    private var datasets: [String: H5Dataset] = [:]
+    /// Seconds this process has spent writing rows (for the sweep's figures).
+    public private(set) var writeSeconds = 0.0
+
+    private var timing = false
+
+    private func timed<R>(_ body: () throws -> R) rethrows -> R {
+        if timing { return try body() }  // a write inside another is counted once
+        timing = true
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            writeSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            timing = false
+        }
+        return try body()
+    }
+
+    private init(file: H5File, runs: Int, points: Int) {
+        self.file = file
+        runCount = runs
+        pointCount = points
+    }
+
+    package func dataset(_ name: String) throws -> H5Dataset {
+        if let d = datasets[name] { return d }
+        let d = try file.dataset(name)
+        datasets[name] = d
+        return d
+    }
+
+    // MARK: - Creating and opening
+
+    /// Creates the file with every dataset, collectively when `comm` is given.
+    /// Built under `PATH.partial` and renamed once complete and flushed, so a
+    /// crash during creation never leaves a half-made file at `PATH`.
+    public static func create(spec: SweepSpec, comm: MPIComm?) throws -> ResultsFile {
+        let path = spec.results
+        let partial = path + ".partial"
+        let isRoot = comm.map { $0.rank == .coordinator } ?? true
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        do {
+            let runs = spec.runs, R = runs.count, P = spec.evalPoints.count, E = Evaluator.allCases.count
+            let file = try H5File.create(partial, comm: comm)
+            try file.setAttribute("format", format)
+            try file.setAttribute("name", spec.name)
+            try file.setAttribute("spec", spec.text)
+            try file.setAttribute("spec_hash", spec.hash)
+            try file.setAttribute("evaluators", Evaluator.allCases.map(\.rawValue).joined(separator: ","))
+            try file.setAttribute("statuses", RunStatus.allCases.map(\.description).joined(separator: ","))
+            let names = try file.createStringDataset("runs/name", length: 64, shape: [R])
+            let variants = try file.createStringDataset("runs/variant", length: 16, shape: [R])
+            let message = try file.createStringDataset("runs/message", length: 256, shape: [R])
+            let host = try file.createStringDataset("runs/host", length: 64, shape: [R])
+            let classes = try file.createDataset("runs/classes", of: Int64.self, shape: [R])
+            let exemplars = try file.createDataset("runs/exemplars", of: Int64.self, shape: [R])
+            let seeds = try file.createDataset("runs/seed", of: Int64.self, shape: [R])
+            let done = try file.createDataset("runs/sequences_done", of: Int64.self, shape: [R])
+            let status = try file.createDataset("runs/status", of: Int32.self, shape: [R], fill: RunStatus.pending.rawValue)
+            let rank = try file.createDataset("runs/rank", of: Int32.self, shape: [R], fill: -1)
+            let wall = try file.createDataset("runs/wall_seconds", of: Double.self, shape: [R], fill: .nan)
+            let rate = try file.createDataset("runs/seq_per_sec", of: Double.self, shape: [R], fill: .nan)
+            let checksum = try file.createDataset("runs/checksum", of: UInt64.self, shape: [R])
+            let points = try file.createDataset("metrics/sequences", of: Int64.self, shape: [P])
+            let trainLoss = try file.createDataset("metrics/train_loss", of: Double.self, shape: [R, P], fill: .nan)
+            let metrics = try ["accuracy", "in_context_accuracy", "loss"].map {
+                try file.createDataset("metrics/\($0)", of: Double.self, shape: [R, P, E], fill: .nan)
+            }
+            if isRoot {
+                try names.writeStrings(runs.map(\.name), start: 0)
+                try variants.writeStrings(runs.map(\.config.variant.rawValue), start: 0)
+                try classes.write(runs.map { Int64($0.config.classes) })
+                try exemplars.write(runs.map { Int64($0.config.exemplars) })
+                try seeds.write(runs.map { Int64($0.config.seed) })
+                try points.write(spec.evalPoints.map(Int64.init))
+            }
+            for d in [names, variants, message, host, classes, exemplars, seeds, done, status, rank, wall, rate,
+                      checksum, points, trainLoss] + metrics { try d.close() }
+            try file.flush()
+            try file.close()
+        }
+        if isRoot, rename(partial, path) != 0 {
+            throw HDF5Error(function: "rename(\(partial))", message: String(cString: strerror(errno)))
+        }
+        try comm?.barrier()
+        return try open(path: path, writable: true, comm: comm, runs: spec.runs.count, points: spec.evalPoints.count)
+    }
+
+    /// Opens an existing results file (collectively when `comm` is given).
+    public static func open(path: String, writable: Bool, comm: MPIComm?, runs: Int? = nil, points: Int? = nil) throws -> ResultsFile {
+        let file = try H5File.open(path, writable: writable, comm: comm)
+        let found = try? file.attribute("format")
+        guard found == format else {
+            if found == "iclsweep-results-1" {
+                throw HDF5Error(function: "open(\(path))", message: "written by an older iclsweep (format 1, no checksums); "
+                                + "start a new results file")
+            }
+            throw HDF5Error(function: "open(\(path))", message: "not an iclsweep results file")
+        }
+        let R = try runs ?? file.dataset("runs/status").shape[0]
+        let P = try points ?? file.dataset("metrics/sequences").shape[0]
+        return ResultsFile(file: file, runs: R, points: P)
+    }
+
+    /// Opens a results file to read while a sweep may be writing it.
+    public static func openForReading(_ path: String) throws -> ResultsFile {
+        setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1)
+        return try open(path: path, writable: false, comm: nil)
+    }
+
+    public var path: String { file.path }
+    public func flush() throws { try file.flush() }
+
+    /// Flushes and closes: every rank of a parallel file must call this, at
+    /// the same point.
+    public func close() throws {
+        try file.flush()
+        for d in datasets.values { try d.close() }
+        datasets.removeAll()
+        try file.close()
+    }
+
+    // MARK: - Writing one run's rows (independent)
+
+    /// Marks `run` running on `host`/`rank`, writing its grid point again
+    /// (a run re-done because its rows were damaged gets them back whole).
+    public func markRunning(_ run: GridPoint, host: String, rank: Int32) throws {
+        try timed {
+            let r = run.id
+            try dataset("runs/name").writeStrings([run.name], start: r)
+            try dataset("runs/variant").writeStrings([run.config.variant.rawValue], start: r)
+            try dataset("runs/classes").writeBlock([Int64(run.config.classes)], start: [r], count: [1])
+            try dataset("runs/exemplars").writeBlock([Int64(run.config.exemplars)], start: [r], count: [1])
+            try dataset("runs/seed").writeBlock([Int64(run.config.seed)], start: [r], count: [1])
+            try dataset("runs/host").writeStrings([host], start: r)
+            try dataset("runs/rank").writeBlock([rank], start: [r], count: [1])
+            try dataset("runs/message").writeStrings([""], start: r)
+            try dataset("runs/checksum").writeBlock([UInt64(0)], start: [r], count: [1])
+            try setStatus(r, .running)
+        }
+    }
+
+    /// Marks `run` done, with the checksum of the rows it wrote (`RunRows`).
+    public func markDone(_ run: GridPoint, points: [Int], history: History) throws {
+        try timed {
+            let rows = RunRows(run: run, points: points, history: history)
+            try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
+            try setStatus(run.id, .done)
+        }
+    }
+
+    public func setStatus(_ run: Int, _ status: RunStatus, message: String? = nil) throws {
+        try timed {
+            if let message { try dataset("runs/message").writeStrings([message], start: run) }
+            try dataset("runs/status").writeBlock([status.rawValue], start: [run], count: [1])
+        }
+    }
+
+    public func writeTiming(_ run: Int, wallSeconds: Double, sequencesPerSecond: Double) throws {
+        try timed {
+            try dataset("runs/wall_seconds").writeBlock([wallSeconds], start: [run], count: [1])
+            try dataset("runs/seq_per_sec").writeBlock([sequencesPerSecond], start: [run], count: [1])
+        }
+    }
+
+    /// Writes evaluation point `point` of run `run`, and its progress.
+    public func writeEval(_ run: Int, point: Int, _ r: EvalRecord) throws {
+        try timed {
+            let E = Evaluator.allCases.count
+            try dataset("metrics/train_loss").writeBlock([r.trainLoss], start: [run, point], count: [1, 1])
+            try dataset("metrics/accuracy").writeBlock(r.accuracy, start: [run, point, 0], count: [1, 1, E])
+            try dataset("metrics/in_context_accuracy").writeBlock(r.inContextAccuracy, start: [run, point, 0], count: [1, 1, E])
+            try dataset("metrics/loss").writeBlock(r.loss, start: [run, point, 0], count: [1, 1, E])
+            try dataset("runs/sequences_done").writeBlock([Int64(r.sequences)], start: [run], count: [1])
+        }
+    }
+
+    // MARK: - Reading
+
+    public func spec() throws -> String { try file.attribute("spec") }
+    public func name() throws -> String { try file.attribute("name") }
+
+    /// Every run's status. A value this program does not know is an error,
+    /// not a guess: the file may come from a newer iclsweep, or be damaged.
+    public func statuses() throws -> [RunStatus] {
+        let raw: [Int32] = try dataset("runs/status").read()
+        return try raw.enumerated().map { r, value in
+            guard let status = RunStatus(rawValue: value) else {
+                throw HDF5Error(function: "runs/status", message: "run \(r) of \(path) has status \(value), which this "
+                                + "iclsweep does not know (known: \(RunStatus.allCases.map { "\($0.rawValue) \($0)" }.joined(separator: ", "))); "
+                                + "is the file from a newer version, or damaged? `iclsweep verify` checks it")
+            }
+            return status
+        }
+    }
+
+    /// Everything about every run, for status, summaries and plots.
+    public func table() throws -> ResultsTable {
+        func ints(_ n: String) throws -> [Int] { (try dataset(n).read() as [Int64]).map(Int.init) }
+        let R = runCount, P = pointCount, E = Evaluator.allCases.count
+        let acc: [Double] = try dataset("metrics/accuracy").read()
+        let ic: [Double] = try dataset("metrics/in_context_accuracy").read()
+        let loss: [Double] = try dataset("metrics/loss").read()
+        let trainLoss: [Double] = try dataset("metrics/train_loss").read()
+        let points = try ints("metrics/sequences")
+        let rank: [Int32] = try dataset("runs/rank").read()
+        let histories = (0..<R).map { r in
+            History(sequences: points.map(Int64.init), trainLoss: Array(trainLoss[r * P ..< (r + 1) * P]),
+                    accuracy: Array(acc[r * P * E ..< (r + 1) * P * E]),
+                    inContextAccuracy: Array(ic[r * P * E ..< (r + 1) * P * E]),
+                    loss: Array(loss[r * P * E ..< (r + 1) * P * E]))
+        }
+        return ResultsTable(
+            name: try name(), names: try dataset("runs/name").readStrings(), classes: try ints("runs/classes"),
+            exemplars: try ints("runs/exemplars"),
+            variants: try dataset("runs/variant").readStrings(), seeds: try ints("runs/seed"),
+            statuses: try statuses(), messages: try dataset("runs/message").readStrings(),
+            hosts: try dataset("runs/host").readStrings(), ranks: rank.map(Int.init),
+            sequencesDone: try ints("runs/sequences_done"), wallSeconds: try dataset("runs/wall_seconds").read(),
+            sequencesPerSecond: try dataset("runs/seq_per_sec").read(), checksums: try dataset("runs/checksum").read(),
+            points: points, histories: histories)
+    }
+}
+
+/// A results file read into memory.
+public struct ResultsTable {
+    public var name: String
+    public var names: [String]
+    public var classes: [Int]
+    public var exemplars: [Int]
+    public var variants: [String]
+    public var seeds: [Int]
+    public var statuses: [RunStatus]
+    public var messages: [String]
+    public var hosts: [String]
+    public var ranks: [Int]
+    public var sequencesDone: [Int]
+    public var wallSeconds: [Double]
+    public var sequencesPerSecond: [Double]
+    /// `RunRows` checksum of each done run (0 before).
+    public var checksums: [UInt64]
+    /// Evaluation points (sequence counts) shared by every run.
+    public var points: [Int]
+    public var histories: [History]
+    public var count: Int { names.count }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// What rank 0 decided before anything was opened, shared with every rank.
+/// It does not grow with the grid: the list of runs to do stays on rank 0.
+struct StartVerdict: Codable {
+    var error: String?
+    var specText = ""
+    package var create = false
+    var todoCount = 0
+    var total = 0
+}
+
+/// Rank 0's start-up decision: the shared verdict, the runs to do (ids,
+/// in hand-out order) and the claim on the results file it holds.
+struct StartDecision {
+    var verdict = StartVerdict()
+    var todo: [Int] = []
+    var claim: ResultsClaim?
+
+    /// Everything that can be checked before the results file is created or
+    /// opened, in order: the spec, the results path, the claim, the existing
+    /// file (spec unchanged, statuses known, damage when asked), the
+    /// features. Any problem becomes `verdict.error` and nothing is touched.
+    static func make(specPath: String, options: SweepRunner.Options, log: (String) -> Void) -> StartDecision {
+        var d = StartDecision()
+        do {
+            let spec = try SweepSpec.load(path: specPath)
+            d.verdict.specText = spec.text
+            d.verdict.total = spec.runs.count
+            let path = spec.results
+            try checkResultsPath(path)
+            try createFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: "the results")
+            d.claim = try ResultsClaim.acquire(results: path, log: log)
+
+            var todo: [Int]
+            if FileManager.default.fileExists(atPath: path) {
+                let existing: ResultsFile
+                do { existing = try ResultsFile.openForReading(path) }
+                catch { throw StartError("cannot read the existing results file \(path): \(describe(error))") }
+                let stored = try SweepSpec.parse(try existing.spec(), file: specPath)  // as if it sat where the new spec sits
+                let differences = spec.differences(from: stored)
+                if !differences.isEmpty {
+                    throw StartError("\(specPath) differs from the spec stored in \(path); refusing to mix results. "
+                        + "Differing fields (stored -> new): " + differences.joined(separator: "; ")
+                        + ". Use a new results path for a new sweep.")
+                }
+                let statuses = try existing.statuses()
+                todo = statuses.indices.filter { !statuses[$0].isFinal || (options.retryFailed && statuses[$0] != .done) }
+                if options.rerunDamaged {
+                    let damaged = try existing.verify().map(\.run)
+                    if !damaged.isEmpty {
+                        log("re-running \(damaged.count) damaged run\(damaged.count == 1 ? "" : "s") (from their final checkpoints where intact): "
+                            + damaged.prefix(10).map(String.init).joined(separator: ", ") + (damaged.count > 10 ? ", ..." : ""))
+                    }
+                    todo = Array(Set(todo).union(damaged))
+                }
+            } else {
+                unlink(path + ".partial")  // a creation that was cut short
+                d.verdict.create = true
+                todo = Array(0..<spec.runs.count)
+            }
+            if !todo.isEmpty {
+                try checkFeatures(spec)
+                try createFolder(spec.checkpointFolder, for: "the checkpoints")
+            }
+            d.todo = spec.schedule(of: todo)
+            d.verdict.todoCount = d.todo.count
+        } catch {
+            d.verdict.error = describe(error)
+            d.claim?.release()
+            d.claim = nil
+        }
+        return d
+    }
+
+    /// Paths the file system cannot hold are refused before anything starts
+    /// (the longest name made from the results path is a checkpoint's
+    /// temporary file inside `RESULTS.checkpoints/`).
+    static func checkResultsPath(_ path: String) throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw StartError("results: \(path) is a folder; give the path of a file, e.g. \(path)/results.h5")
+        }
+        let longestSuffix = ".checkpoints/run-18446744073709551615-K1000000-E1000000-ciwl_only-s18446744073709551615.h5.tmp"
+        if path.utf8.count + longestSuffix.utf8.count >= Int(PATH_MAX) {
+            throw StartError("results: the path is \(path.utf8.count) bytes long; with the names made from it, it "
+                             + "exceeds the system's limit of \(PATH_MAX) bytes: choose a shorter one")
+        }
+        let longestNameSuffix = ".claim.stale-00000000-0000-0000-0000-000000000000"  // ResultsClaim's files
+        if let name = path.split(separator: "/").last, name.utf8.count + longestNameSuffix.utf8.count > Int(NAME_MAX) {
+            throw StartError("results: the file name '\(name)' is \(name.utf8.count) bytes; with the names made from it "
+                             + "(up to \(longestNameSuffix.utf8.count) more) it exceeds the file system's limit of "
+                             + "\(NAME_MAX) bytes: choose a shorter one")
+        }
+    }
+
+    static func createFolder(_ path: String, for what: String) throws {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        catch { throw StartError("cannot create the folder for \(what): \(describe(error))") }
+    }
+
+    /// Features from a file are read once here, so that a NaN or a wrong
+    /// shape stops the sweep before any file is made.
+    static func checkFeatures(_ spec: SweepSpec) throws {
+        guard case .file = spec.data else { return }
+        let size = spec.tableSize
+        _ = try spec.data.table(classes: size.classes, exemplars: size.exemplars)
+    }
+}
+
+struct StartError: Error, CustomStringConvertible {
+    let description: String
+    package init(_ d: String) { description = d }
+}

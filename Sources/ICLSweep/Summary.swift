@@ -1,0 +1,156 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// Summary statistics of one run's history (`experiment.md`, "What a result looks like").
+public struct RunStatistics {
+    public var peakICL: Double
+    public var peakICLAt: Double
+    public var finalICL: Double
+    public var finalCIWL: Double
+    public var finalIWL: Double
+    public var finalFlip: Double
+    /// First evaluation point after flip's maximum where flip < 0.5: when ICL
+    /// stopped dominating. NaN when flip never rose to 0.5 after the initial
+    /// evaluation (CIWL won from the start) or never fell back.
+    public var flipBelowHalfAt: Double
+    public var transience: Double { peakICL - finalICL }
+
+    public init(_ history: History) {
+        let recs = history.records.filter { !$0.accuracy.allSatisfy(\.isNaN) }
+        func series(_ e: Evaluator) -> [Double] { recs.map { $0.headline(e) } }
+        let icl = series(.icl), flip = series(.flip)
+        let best = icl.indices.filter { !icl[$0].isNaN }.max { icl[$0] < icl[$1] || (icl[$0] == icl[$1] && $0 > $1) }
+        peakICL = best.map { icl[$0] } ?? .nan
+        peakICLAt = best.map { Double(recs[$0].sequences) } ?? .nan
+        finalICL = icl.last ?? .nan
+        finalCIWL = series(.ciwl).last ?? .nan
+        finalIWL = series(.iwl).last ?? .nan
+        finalFlip = flip.last ?? .nan
+        flipBelowHalfAt = .nan
+        let trained = flip.indices.filter { recs[$0].sequences > 0 && !flip[$0].isNaN }
+        if let top = trained.max(by: { flip[$0] < flip[$1] || (flip[$0] == flip[$1] && $0 > $1) }), flip[top] >= 0.5,
+           let cross = trained.first(where: { $0 > top && flip[$0] < 0.5 }) {
+            flipBelowHalfAt = Double(recs[cross].sequences)
+        }
+    }
+
+    static let columns: [(name: String, key: String, value: (RunStatistics) -> Double)] = [
+        ("peak ICL", "peak_icl", \.peakICL),
+        ("seq at ICL peak", "peak_icl_sequences", \.peakICLAt),
+        ("final ICL", "final_icl", \.finalICL),
+        ("final CIWL", "final_ciwl", \.finalCIWL),
+        ("final IWL", "final_iwl", \.finalIWL),
+        ("final flip", "final_flip", \.finalFlip),
+        ("flip < 0.5 at", "flip_below_half_sequences", \.flipBelowHalfAt),
+        ("transience", "transience", \.transience),
+    ]
+}
+
+/// One grid cell (classes x exemplars x variant), aggregated over seeds.
+public struct CellSummary {
+    public var classes: Int
+    public var exemplars: Int
+    public var variant: String
+    /// Runs of the cell that are done, and all of its runs.
+    public var seedsDone: Int
+    public var seedsTotal: Int
+    public var runs: [Int]
+    /// Per column: mean and standard deviation over the done seeds.
+    public var mean: [Double]
+    public var std: [Double]
+}
+
+/// Per-cell summaries of a results file, as Markdown and CSV.
+public struct Summary {
+    public let name: String
+    public let cells: [CellSummary]
+
+    public init(_ t: ResultsTable) {
+        name = t.name
+        var order: [String] = []
+        var groups: [String: [Int]] = [:]
+        for r in 0..<t.count {
+            let key = "\(t.classes[r])|\(t.exemplars[r])|\(t.variants[r])"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(r)
+        }
+        cells = order.map { key in
+            let runs = groups[key]!, first = runs[0]
+            let done = runs.filter { t.statuses[$0] == .done }
+            let stats = done.map { RunStatistics(t.histories[$0]) }
+            var mean: [Double] = [], std: [Double] = []
+            for column in RunStatistics.columns {
+                let values = stats.map(column.value).filter { !$0.isNaN }
+                let m = values.isEmpty ? .nan : values.reduce(0, +) / Double(values.count)
+                let s = values.count < 2 ? .nan
+                    : (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+                mean.append(m)
+                std.append(s)
+            }
+            return CellSummary(classes: t.classes[first], exemplars: t.exemplars[first], variant: t.variants[first],
+                               seedsDone: done.count, seedsTotal: runs.count, runs: runs, mean: mean, std: std)
+        }
+    }
+
+    private static func cell(_ m: Double, _ s: Double, sequences: Bool) -> String {
+        if m.isNaN { return "-" }
+        if sequences {
+            let text = Format.count(Int(m.rounded()))
+            return s.isNaN ? text : "\(text) ± \(Format.count(Int(s.rounded())))"
+        }
+        return s.isNaN ? Format.fixed(m) : "\(Format.fixed(m)) ± \(Format.fixed(s))"
+    }
+
+    public var markdown: String {
+        let header = ["classes", "exemplars", "variant", "seeds"] + RunStatistics.columns.map(\.name)
+        var lines = ["## \(name): mean ± sd over seeds", "",
+                     "| " + header.joined(separator: " | ") + " |",
+                     "|" + header.map { _ in "---" }.joined(separator: "|") + "|"]
+        for c in cells {
+            var row = [String(c.classes), String(c.exemplars), c.variant, "\(c.seedsDone)/\(c.seedsTotal)"]
+            for (i, column) in RunStatistics.columns.enumerated() {
+                row.append(Summary.cell(c.mean[i], c.std[i], sequences: column.key.hasSuffix("sequences")))
+            }
+            lines.append("| " + row.joined(separator: " | ") + " |")
+        }
+        let partial = cells.filter { $0.seedsDone < $0.seedsTotal }.count
+        if partial > 0 {
+            lines += ["", "\(partial) of \(cells.count) cells are partial: 'seeds' counts the finished runs in each."]
+        }
+        lines += ["", "ICL, CIWL and flip are in-context accuracies; IWL is plain accuracy. Each statistic is over the seeds "
+                  + "where it is defined. '-': not measured (no finished seed, or an evaluator that does not apply, as for "
+                  + "icl_only), or for 'flip < 0.5 at', flip never rose above 0.5 after initialisation or never fell back."]
+        return lines.joined(separator: "\n")
+    }
+
+    public var csv: String {
+        var header = ["classes", "exemplars", "variant", "seeds_done", "seeds_total"]
+        for column in RunStatistics.columns { header += ["\(column.key)_mean", "\(column.key)_std"] }
+        var lines = [header.joined(separator: ",")]
+        for c in cells {
+            var row = [String(c.classes), String(c.exemplars), c.variant, String(c.seedsDone), String(c.seedsTotal)]
+            for i in RunStatistics.columns.indices {
+                row += [c.mean[i].isNaN ? "" : "\(c.mean[i])", c.std[i].isNaN ? "" : "\(c.std[i])"]
+            }
+            lines.append(row.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `RESULTS.summary.md` and `RESULTS.summary.csv` (`.h5` dropped).
+    public static func paths(besides results: String) -> (markdown: String, csv: String) {
+        let stem = results.hasSuffix(".h5") ? String(results.dropLast(3)) : results
+        return (stem + ".summary.md", stem + ".summary.csv")
+    }
+
+    @discardableResult
+    public func write(besides results: String) throws -> [String] {
+        let p = Summary.paths(besides: results)
+        try (markdown + "\n").write(toFile: p.markdown, atomically: true, encoding: .utf8)
+        try csv.write(toFile: p.csv, atomically: true, encoding: .utf8)
+        return [p.markdown, p.csv]
+    }
+}

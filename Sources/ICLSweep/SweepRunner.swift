@@ -1,0 +1,197 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// Runs a sweep across the ranks of `comm`: rank 0 coordinates (or trains
+/// everything itself when it is alone), the others pull runs and train.
+///
+/// The phases, and how each ends on an error:
+/// 1. Rank 0 decides (`StartDecision`): spec, path, claim, existing file,
+///    features. Every rank learns the verdict by broadcast; on a problem
+///    every rank returns `.error` and nothing was created.
+/// 2. The results file is created or opened, collectively.
+/// 3. Runs are trained (`Coordinator`, `Worker`).
+/// 4. The file is closed, collectively: only on the success path.
+/// From 2 to 4 any error on any rank goes to `fail`, which ends the whole
+/// job within seconds and never enters a collective call.
+public final class SweepRunner {
+    public struct Options {
+        public var retryFailed = false
+        public var rerunDamaged = false
+        public var progressEvery: TimeInterval = 30
+        public init() {}
+    }
+
+    /// Exit codes of `iclsweep run`.
+    public enum Exit: Int32 {
+        case complete = 0, error = 1, stoppedWorkRemains = 75
+    }
+
+    /// Seconds the other workers get to checkpoint when one rank failed.
+    static let failureGrace: TimeInterval = 5
+    /// Seconds a failed worker waits for rank 0 to end the job before it
+    /// ends it itself (rank 0 may be stuck in a collective call, or gone).
+    static let failureBackstop: TimeInterval = 8
+
+    let comm: MPIComm
+    let specPath: String
+    let options: Options
+    let host = MPI.processorName
+    var isRoot: Bool { comm.rank == .coordinator }
+
+    // What `fail` must clean up.
+    private var claim: ResultsClaim?
+    private var coordinator: Coordinator?
+    private var results: ResultsFile?
+    private var resultsPath: String?
+
+    public init(comm: MPIComm, specPath: String, options: Options) {
+        self.comm = comm
+        self.specPath = specPath
+        self.options = options
+    }
+
+    func say(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
+    /// Runs the sweep. Returns the exit code every rank should end with,
+    /// or ends the whole job (see `fail`).
+    public func run() -> Exit {
+        // 1. Rank 0 decides; everyone learns the verdict.
+        var decision = StartDecision()
+        if isRoot { decision = StartDecision.make(specPath: specPath, options: options, log: say) }
+        claim = decision.claim
+        let verdict: StartVerdict, spec: SweepSpec
+        do {
+            verdict = try decode(try comm.broadcast(try encode(decision.verdict)))
+            if let error = verdict.error {
+                if isRoot { FileHandle.standardError.write(Data("error: \(error)\n".utf8)) }
+                return .error
+            }
+            spec = try SweepSpec.parse(verdict.specText, file: specPath)
+        } catch {
+            fail(error)
+        }
+        resultsPath = spec.results
+        let workers = comm.size - 1
+        if isRoot {
+            say("sweep '\(spec.name)': \(verdict.total) runs, \(verdict.todoCount) to do, "
+                + (workers == 0 ? "1 process (no coordinator rank)" : "\(workers) worker rank\(workers == 1 ? "" : "s") + coordinator")
+                + "; results \(spec.results)")
+        }
+
+        // 2-4. Open, train, close.
+        let exit: Exit
+        do {
+            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo)
+        } catch {
+            fail(error)
+        }
+
+        // 5. Rank 0 summarises what is in the file and records the outcome.
+        if isRoot { return finish(spec: spec, exit: exit) }
+        return exit
+    }
+
+    private func sweep(spec: SweepSpec, create: Bool, todo: [Int]) throws -> Exit {
+        let file = create ? try ResultsFile.create(spec: spec, comm: comm)
+                          : try ResultsFile.open(path: spec.results, writable: true, comm: comm)
+        results = file
+        let features = try NodeTable.load(spec, world: comm)
+        if isRoot { say(features.summary) }
+        let executor = RunExecutor(spec: spec, table: features.table, results: file, rank: comm.rank, host: host, log: say)
+        var exit = Exit.complete
+        if comm.size == 1 {
+            exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)
+        } else if isRoot {
+            let started = Date(), cpuBefore = processCPUSeconds()
+            let c = Coordinator(comm: comm, spec: spec, todo: todo, log: say, progressEvery: options.progressEvery)
+            coordinator = c
+            c.onStop = { try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)").write(besides: spec.results) }
+            exit = try c.run()
+            let cpu = processCPUSeconds() - cpuBefore, wall = Date().timeIntervalSince(started)
+            say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core), %.0f µs of CPU per hand-out; "
+                       + "results-file writes %.2f ms per run",
+                       cpu, wall, 100 * cpu / max(wall, 1e-9), 1e6 * cpu / Double(max(c.handOuts, 1)),
+                       1e3 * c.reportedWriteSeconds / Double(max(c.reports, 1))))
+        } else {
+            try Worker(comm: comm, spec: spec, executor: executor).run()
+        }
+        try file.close()  // collectively, on every rank: every worker has been dismissed
+        results = nil
+        try features.free()
+        // Rank 0's word decides: a worker that left on its own signal may have
+        // had its run finished by another.
+        let code = try comm.broadcast(Int64(exit.rawValue))
+        return Exit(rawValue: Int32(code)) ?? .error
+    }
+
+    private func finish(spec: SweepSpec, exit: Exit) -> Exit {
+        var exit = exit
+        do {
+            let summary = Summary(try ResultsFile.openForReading(spec.results).table())
+            let written = try summary.write(besides: spec.results)
+            say("\n" + summary.markdown)
+            say("summary written to \(written.joined(separator: ", "))")
+        } catch {
+            FileHandle.standardError.write(Data("error: writing the summary: \(describe(error))\n".utf8))
+            exit = .error
+        }
+        let outcome: SweepOutcome
+        switch exit {
+        case .complete: outcome = SweepOutcome(.complete, message: "every run finished")
+        case .stoppedWorkRemains:
+            outcome = SweepOutcome(.stopped, message: StopSignal.requested ? "stopped by \(StopSignal.signalName)" : "every worker stopped")
+            say("stopped with work remaining (exit \(Exit.stoppedWorkRemains.rawValue); `iclsweep status` exits "
+                + "\(Exit.stoppedWorkRemains.rawValue) too); run the same command again to resume")
+        case .error: outcome = SweepOutcome(.error, message: "writing the summary failed")
+        }
+        do { try outcome.write(besides: spec.results) } catch {
+            FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+            exit = .error
+        }
+        claim?.release()
+        return exit
+    }
+
+    // MARK: - The one error path
+
+    /// Ends the whole job after an error on this rank, without entering any
+    /// collective call (another rank may never reach it):
+    /// - a worker prints its one-line error, reports it to rank 0 and waits
+    ///   for rank 0 to end the job; if that does not happen within
+    ///   `failureBackstop` seconds it ends the job itself;
+    /// - rank 0 stops the other workers (each checkpoints at its next step,
+    ///   for at most `failureGrace` seconds), records the outcome, releases
+    ///   the claim and aborts the job (`MPI_Abort`: every process ends).
+    /// The results file stays readable (its metadata was flushed when it was
+    /// made; rows are raw writes), and the next start resumes.
+    func fail(_ error: Error) -> Never {
+        let reported = error as? Coordinator.ReportedFailure
+        let line = reported?.note.line
+            ?? (error as? SweepFailure ?? SweepFailure(rank: comm.rank.value, host: host, run: nil, error: error)).description
+        if reported == nil { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        if !isRoot {
+            try? comm.send(try encode(FailureNote(rank: comm.rank.value, line: line)), to: .coordinator, tag: SweepTag.failure)
+            Thread.sleep(forTimeInterval: SweepRunner.failureBackstop)
+            comm.abort(Exit.error.rawValue)
+        }
+        if reported == nil, let coordinator { coordinator.windDown(grace: SweepRunner.failureGrace) }
+        if let resultsPath {
+            try? SweepOutcome(.error, message: line).write(besides: resultsPath)
+            say("the sweep ended with an error; \(resultsPath) stays readable, and the same command resumes once the cause is fixed")
+        }
+        claim?.release()
+        if comm.size == 1 {
+            // Alone, closing is not collective; MPI_Finalize with the file still open would crash in HDF5.
+            if let results, (try? results.close()) == nil { comm.abort(Exit.error.rawValue) }
+            MPI.finalize()
+            exit(Exit.error.rawValue)
+        }
+        comm.abort(Exit.error.rawValue)
+    }
+}

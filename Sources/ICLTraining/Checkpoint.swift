@@ -1,0 +1,130 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+
+/// A 64-bit checksum over the stored arrays' bytes, in a fixed order.
+package struct Checksum {
+    package private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    package init() {}
+
+    package mutating func add<T>(_ values: [T]) {
+        values.withUnsafeBytes { raw in
+            // FNV-1a over 8-byte words, then the tail bytes: fast and order-sensitive.
+            let words = raw.count / 8
+            for i in 0..<words {
+                value = (value ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            }
+            for i in (words * 8)..<raw.count { value = (value ^ UInt64(raw[i])) &* 0x0000_0100_0000_01B3 }
+        }
+        value ^= UInt64(values.count) &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    package mutating func add(_ text: String) { add(Array(text.utf8)) }
+
+    package var hex: String { String(format: "%016llx", value) }
+}
+
+/// A run's complete state at a step boundary: parameters (one dataset per
+/// named tensor), Adam moments and step, the sampler's RNG, the evaluation
+/// history, the run's config and a checksum over all of it.
+///
+/// Written to `PATH.tmp` and renamed over `PATH`, so a crash mid-write
+/// leaves the previous checkpoint in place; a file that was cut short or
+/// altered fails the checksum and is refused.
+extension Trainer {
+    public func saveCheckpoint(to url: URL) throws {
+        let tmp = url.path + ".tmp"
+        var sum = Checksum()
+        do {
+            var complete = false
+            defer { if !complete { unlink(tmp) } }  // a failed write frees its space at once
+            let file = try H5File.create(tmp)
+            try file.setAttribute("format", "iclsweep-checkpoint-1")
+            try file.setAttribute("config", config.json)
+            sum.add(config.json)
+            for t in params.layout.tensors {
+                let shape = t.shape(params.layout.config)
+                for (group, set) in [("params", params), ("adam/m", adam.m), ("adam/v", adam.v)] {
+                    let values = set.values(t)
+                    try file.write("\(group)/\(t.name)", values, shape: shape)
+                    sum.add(values)
+                }
+            }
+            let state: [Int64] = [Int64(adam.step), Int64(lossCount)]
+            try file.write("state/step_and_loss_count", state, shape: [2])
+            try file.write("state/loss_sum", [lossSum], shape: [1])
+            try file.write("state/rng", rng.words, shape: [4])
+            sum.add(state); sum.add([lossSum]); sum.add(rng.words)
+            try history.write(to: file, group: "history")
+            for array in [history.trainLoss, history.accuracy, history.inContextAccuracy, history.loss] { sum.add(array) }
+            sum.add(history.sequences)
+            try file.setAttribute("checksum", sum.hex)
+            try file.flush()
+            complete = true
+        }
+        // Make the bytes durable before the rename makes them current (on a
+        // network file system a full disk may only show here).
+        do {
+            guard let handle = FileHandle(forUpdatingAtPath: tmp) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            unlink(tmp)
+            throw TrainingError.checkpoint("checkpoint \(tmp): cannot sync to disk: \(describe(error))")
+        }
+        if rename(tmp, url.path) != 0 {
+            throw TrainingError.checkpoint("checkpoint \(url.path): rename failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Restores the state saved by `saveCheckpoint`. The checkpoint must
+    /// belong to this run's config and pass its checksum.
+    public func loadCheckpoint(from url: URL) throws {
+        let path = url.path
+        func fail(_ why: String) -> TrainingError { .checkpoint("checkpoint \(path) is unusable: \(why)") }
+        let file: H5File
+        do { file = try H5File.open(path) } catch { throw fail("cannot open (\(error)); it may be truncated") }
+        do {
+            guard try file.attribute("format") == "iclsweep-checkpoint-1" else { throw fail("unknown format") }
+            let storedJSON = try file.attribute("config")
+            let stored = try RunConfig.fromJSON(storedJSON)
+            guard stored == config else {
+                throw fail("it belongs to another run (fields differ: \(stored.differingFields(from: config).joined(separator: ", ")))")
+            }
+            var sum = Checksum()
+            sum.add(storedJSON)
+            let layout = params.layout
+            var loaded: [(ParameterSet<Float>, Tensor, [Float])] = []
+            for t in layout.tensors {
+                for (group, set) in [("params", params), ("adam/m", adam.m), ("adam/v", adam.v)] {
+                    let values: [Float] = try file.read("\(group)/\(t.name)")
+                    guard values.count == layout.size(t) else { throw fail("\(group)/\(t.name) has the wrong size") }
+                    sum.add(values)
+                    loaded.append((set, t, values))
+                }
+            }
+            let state: [Int64] = try file.read("state/step_and_loss_count")
+            let lossSum: [Double] = try file.read("state/loss_sum")
+            let words: [UInt64] = try file.read("state/rng")
+            guard state.count == 2, lossSum.count == 1, words.count == 4 else { throw fail("state has the wrong size") }
+            sum.add(state); sum.add(lossSum); sum.add(words)
+            let history = try History.read(from: file, group: "history")
+            for array in [history.trainLoss, history.accuracy, history.inContextAccuracy, history.loss] { sum.add(array) }
+            sum.add(history.sequences)
+            guard try file.attribute("checksum") == sum.hex else { throw fail("checksum mismatch (corrupt file)") }
+            // All checks passed: only now touch the trainer's state.
+            for (set, t, values) in loaded { set.set(t, values) }
+            adam.step = Int(state[0])
+            lossCount = Int(state[1])
+            self.lossSum = lossSum[0]
+            rng = RNG(state: words)
+            self.history = history
+        } catch let error as TrainingError {
+            throw error
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+}

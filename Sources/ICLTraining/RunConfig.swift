@@ -1,0 +1,155 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+
+/// Everything that defines one training run (one grid point of a sweep).
+/// Two runs with equal configs compute bitwise-identical results.
+public struct RunConfig: Codable, Equatable {
+    public var data: DataSource
+    public var classes: Int
+    public var exemplars: Int
+    public var variant: Variant
+    public var seed: UInt64
+    /// Training length in sequences; a multiple of `batch`.
+    public var sequences: Int
+    public var batch: Int = 32
+    /// Sequences between evaluations; a multiple of `batch`.
+    public var evalInterval: Int
+    /// Sequences per evaluator set.
+    public var evalSequences: Int = 5000
+    public var evalSeed: UInt64 = 1234
+    /// Evaluator sets are drawn from the first `evalClasses` classes and
+    /// first `evalExemplars` exemplars (the paper: 1,600 and 5).
+    public var evalClasses: Int
+    public var evalExemplars: Int
+    /// Label set `icl_only` relabels into; it is that run's number of outputs.
+    public var relabelSet: Int = 2
+    public var width: Int = 64
+    public var heads: Int = 8
+    public var layers: Int = 2
+    public var pairs: Int = 2
+    public var maxPositions: Int = 32
+    public var adam = AdamSettings()
+    /// Sequences between checkpoints (0: none); a multiple of `batch`.
+    public var checkpointInterval: Int = 0
+
+    public init(data: DataSource, classes: Int, exemplars: Int, variant: Variant, seed: UInt64,
+                sequences: Int, evalInterval: Int, evalClasses: Int? = nil, evalExemplars: Int? = nil) {
+        self.data = data; self.classes = classes; self.exemplars = exemplars; self.variant = variant
+        self.seed = seed; self.sequences = sequences; self.evalInterval = evalInterval
+        self.evalClasses = evalClasses ?? min(classes, 1600)
+        self.evalExemplars = evalExemplars ?? min(exemplars, 5)
+    }
+
+    /// The model this run trains; `icl_only` outputs the relabel set.
+    /// Reads the data source's shape (an HDF5 open for a features file).
+    public var model: ModelConfig { model(inputDim: (try? data.available().dim) ?? 0) }
+
+    /// The model for inputs of size `inputDim`, without reading the data.
+    public func model(inputDim: Int) -> ModelConfig {
+        ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelSet : classes,
+                    width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
+    }
+
+    public var steps: Int { sequences / batch }
+
+    /// Sequence counts at which the run evaluates: 0, every interval, and the end.
+    public var evalPoints: [Int] {
+        var points = Array(stride(from: 0, through: sequences, by: max(evalInterval, 1)))
+        if points.last != sequences { points.append(sequences) }
+        return points
+    }
+
+    /// Evaluators this run can measure: `icl_only` models only know the
+    /// relabel set's labels, so the evaluators that use true class labels
+    /// do not apply to them.
+    public var applicableEvaluators: [Evaluator] {
+        variant == .iclOnly ? [.train, .icl] : Evaluator.allCases
+    }
+
+    /// Every problem with the config, each naming its option. Checks the data
+    /// source too (file, dataset, sizes) without loading it.
+    public func problems() -> [String] {
+        var out: [String] = []
+        func positive(_ value: Int, _ name: String) {
+            if value < 1 { out.append("\(name) must be a positive number (got \(value))") }
+        }
+        positive(sequences, "sequences"); positive(batch, "batch"); positive(evalInterval, "eval-interval")
+        positive(evalSequences, "eval-sequences"); positive(exemplars, "exemplars")
+        if classes < 2 { out.append("classes must be at least 2 (got \(classes))") }
+        if batch > 0 {
+            for (value, name) in [(sequences, "sequences"), (evalInterval, "eval-interval"), (checkpointInterval, "checkpoint-interval")]
+            where value > 0 && value % batch != 0 {
+                out.append("\(name) (\(value)) must be a multiple of the batch size (\(batch))")
+            }
+        }
+        if checkpointInterval < 0 { out.append("checkpoint-interval must not be negative (got \(checkpointInterval))") }
+        let lr = adam.learningRate
+        if !(lr.isFinite && lr > 0) { out.append("learning-rate must be a positive finite number (got \(lr))") }
+        if !(0..<1).contains(adam.beta1) || !(0..<1).contains(adam.beta2) { out.append("Adam betas must lie in [0, 1)") }
+        // the iwl and ciwl evaluators need `pairs` context classes besides the query's
+        if evalClasses < pairs + 1 || evalClasses > classes {
+            out.append("eval-classes (\(evalClasses)) must lie between \(pairs + 1) (context pairs + 1) and classes (\(classes))")
+        }
+        if evalExemplars < 1 || evalExemplars > exemplars {
+            out.append("eval-exemplars (\(evalExemplars)) must lie between 1 and exemplars (\(exemplars))")
+        }
+        if classes < pairs + 1 && classes >= 2 {
+            out.append("classes (\(classes)) must be at least context pairs + 1 (\(pairs + 1))")
+        }
+        if variant == .iclOnly && relabelSet < pairs {
+            out.append("relabel-set (\(relabelSet)) must hold at least the \(pairs) labels of a context")
+        }
+        do {
+            let (k, e, dim) = try data.available()
+            if case .synthetic(let s) = data {
+                if dim < 1 { out.append("dim must be a positive number (got \(dim))") }
+                if !(s.noise.isFinite && s.noise >= 0) { out.append("noise must be a finite number >= 0 (got \(s.noise))") }
+            }
+            if classes > k { out.append("classes (\(classes)) exceeds the \(k) classes the data has") }
+            if exemplars > e { out.append("exemplars (\(exemplars)) exceeds the \(e) exemplars per class the data has") }
+        } catch {
+            out.append("\(error)")
+        }
+        var model = self.model
+        if model.inputDim == 0 { model.inputDim = 1 }  // already reported above
+        out += model.problems().filter { !$0.hasPrefix("classes") }
+        return out
+    }
+
+    public func validate() throws {
+        let problems = self.problems()
+        if !problems.isEmpty { throw ConfigError(problems: problems) }
+    }
+
+    /// Canonical JSON, stored in checkpoints and results.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    public static func fromJSON(_ text: String) throws -> RunConfig {
+        try JSONDecoder().decode(RunConfig.self, from: Data(text.utf8))
+    }
+
+    /// Names of the top-level fields whose values differ from `other`.
+    public func differingFields(from other: RunConfig) -> [String] {
+        func fields(_ c: RunConfig) -> [String: String] {
+            let object = try! JSONSerialization.jsonObject(with: Data(c.json.utf8)) as! [String: Any]
+            return object.mapValues { value in
+                let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed])
+                return String(decoding: data, as: UTF8.self)
+            }
+        }
+        let a = fields(self), b = fields(other)
+        return Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
+    }
+}
+
+/// An invalid configuration: every problem found, each naming its option.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

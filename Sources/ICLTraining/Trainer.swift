@@ -1,0 +1,237 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+
+/// Why a run ended early.
+public enum TrainingError: Error, CustomStringConvertible {
+    case diverged(step: Int, loss: Double)
+    case checkpoint(String)
+    public var description: String {
+        switch self {
+        case .diverged(let step, let loss): return "training diverged: loss \(loss.isNaN ? "NaN" : "\(loss)") at step \(step)"
+        case .checkpoint(let message): return message
+        }
+    }
+}
+
+/// How a call to `Trainer.run` ended.
+public enum RunOutcome: Equatable {
+    case finished
+    /// Stopped on request at a step boundary, after a checkpoint.
+    case stopped(atSequences: Int)
+}
+
+/// Progress of a run, reported every few seconds and at each evaluation.
+public struct Progress {
+    public var sequences: Int
+    public var total: Int
+    public var loss: Double
+    public var sequencesPerSecond: Double
+    public var etaSeconds: Double
+}
+
+/// One training run: model, optimizer, sampler and evaluator sets.
+public final class Trainer {
+    public let config: RunConfig
+    let model: Transformer<Float>
+    let params: ParameterSet<Float>
+    let grads: ParameterSet<Float>
+    let adam: Adam<Float>
+    let table: FeatureTable
+    let sampler: SequenceSampler
+    let evalSampler: SequenceSampler
+    let workspace: Workspace<Float>
+    lazy var evalWorkspace = Workspace<Float>(model.config, batch: min(Trainer.evalChunk, config.evalSequences))
+    /// The training sampler's generator: part of the checkpoint.
+    var rng: RNG
+    /// Fixed evaluator sequences, drawn once from the eval seed.
+    private(set) lazy var evalSets: [Evaluator: Batch] = makeEvalSets()
+    public internal(set) var history = History()
+    /// Sum and count of training losses since the last evaluation.
+    var lossSum = 0.0
+    var lossCount = 0
+    package var batch: Batch
+    public var times = StepTimes()
+
+    static let evalChunk = 256
+
+    public var sequencesDone: Int { adam.step * config.batch }
+
+    /// A fresh run from `config` over `table` (already restricted to the run's
+    /// classes and exemplars).
+    public init(config: RunConfig, table: FeatureTable) throws {
+        try config.validate()
+        precondition(table.classes >= config.classes && table.exemplars >= config.exemplars,
+                     "the table must hold the run's classes and exemplars (it may hold more)")
+        self.config = config
+        self.table = table
+        let modelConfig = config.model  // reads the data source's shape once
+        let layout = ParameterLayout(modelConfig)
+        model = Transformer(config: modelConfig)
+        params = ParameterSet(layout)
+        params.initializeFloat(seed: config.seed)
+        grads = ParameterSet(layout)
+        adam = Adam(layout, settings: config.adam)
+        sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
+                                  tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
+        evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
+                                      tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
+        workspace = Workspace(modelConfig, batch: config.batch)
+        rng = RNG(seed: config.seed, stream: 0xDA7A)
+        batch = Batch(size: config.batch, pairs: config.pairs)
+    }
+
+    public var parameterCount: Int { params.layout.count }
+
+    // MARK: - Training
+
+    /// One Adam step on a fresh batch. Returns the batch-mean loss.
+    /// - Throws: `TrainingError.diverged` when the loss is NaN or infinite.
+    @discardableResult
+    public func step(trace: TraceRecorder? = nil) throws -> Double {
+        let sampled = DispatchTime.now().uptimeNanoseconds
+        sampler.fill(&batch, kind: .train(config.variant), rng: &rng)
+        times.sampling += Double(DispatchTime.now().uptimeNanoseconds - sampled) * 1e-9
+        trace?.before(self)
+        let loss = withUnsafeMutablePointer(to: &times) { t -> Double in
+            let loss = model.forwardFloat(params, workspace, batch: batch, table: table, times: t)
+            model.backwardFloat(params, grads, workspace, batch: batch, times: t)
+            return loss
+        }
+        guard loss.isFinite else { throw TrainingError.diverged(step: adam.step + 1, loss: loss) }
+        trace?.afterBackward(self, loss: loss)
+        let start = DispatchTime.now().uptimeNanoseconds
+        adam.updateFloat(params, grads)
+        times.adam += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        trace?.afterUpdate(self)
+        lossSum += loss
+        lossCount += 1
+        return loss
+    }
+
+    /// Trains to `config.sequences`, evaluating at every eval point and
+    /// checkpointing every `checkpointInterval` sequences when `checkpoint`
+    /// is given. With `trace`, records the first step it takes. Checks `shouldStop` at every step boundary; on a stop it
+    /// writes a checkpoint and returns `.stopped`.
+    public func run(checkpoint: URL? = nil,
+                    trace: TraceRecorder? = nil,
+                    shouldStop: () -> Bool = { false },
+                    onEval: (EvalRecord) -> Void = { _ in },
+                    onProgress: (Progress) -> Void = { _ in },
+                    progressEvery: TimeInterval = 10) throws -> RunOutcome {
+        let points = Set(config.evalPoints)
+        let started = Date()
+        let startSequences = sequencesDone
+        var lastReport = started
+        func evaluateIfDue() {
+            if points.contains(sequencesDone) && history.records.last?.sequences != sequencesDone {
+                let record = evaluate()
+                history.records.append(record)
+                onEval(record)
+            }
+        }
+        evaluateIfDue()
+        while sequencesDone < config.sequences {
+            if shouldStop() {
+                if let checkpoint { try saveCheckpoint(to: checkpoint) }
+                return .stopped(atSequences: sequencesDone)
+            }
+            let loss = try step(trace: sequencesDone == startSequences ? trace : nil)
+            evaluateIfDue()
+            if let checkpoint, config.checkpointInterval > 0, sequencesDone % config.checkpointInterval == 0,
+               sequencesDone < config.sequences {
+                try saveCheckpoint(to: checkpoint)
+            }
+            let now = Date()
+            if now.timeIntervalSince(lastReport) >= progressEvery {
+                lastReport = now
+                let rate = Double(sequencesDone - startSequences) / now.timeIntervalSince(started)
+                onProgress(Progress(sequences: sequencesDone, total: config.sequences, loss: loss,
+                                    sequencesPerSecond: rate,
+                                    etaSeconds: Double(config.sequences - sequencesDone) / max(rate, 1e-9)))
+            }
+        }
+        return .finished
+    }
+
+    // MARK: - Evaluation
+
+    private func makeEvalSets() -> [Evaluator: Batch] {
+        var sets: [Evaluator: Batch] = [:]
+        for (i, e) in Evaluator.allCases.enumerated() where config.applicableEvaluators.contains(e) {
+            var rng = RNG(seed: config.evalSeed, stream: UInt64(i))
+            var b = Batch(size: config.evalSequences, pairs: config.pairs)
+            evalSampler.fill(&b, kind: e == .train ? .train(config.variant) : .eval(e), rng: &rng)
+            sets[e] = b
+        }
+        return sets
+    }
+
+    /// Runs every applicable evaluator on its fixed sequences.
+    public func evaluate() -> EvalRecord {
+        let all = Evaluator.allCases
+        var record = EvalRecord(sequences: sequencesDone,
+                                trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
+                                accuracy: Array(repeating: .nan, count: all.count),
+                                inContextAccuracy: Array(repeating: .nan, count: all.count),
+                                loss: Array(repeating: .nan, count: all.count))
+        lossSum = 0
+        lossCount = 0
+        for (i, e) in all.enumerated() {
+            guard let set = evalSets[e] else { continue }
+            let m = measure(set)
+            record.accuracy[i] = m.accuracy
+            record.inContextAccuracy[i] = m.inContext
+            record.loss[i] = m.loss
+        }
+        return record
+    }
+
+    /// Accuracy, in-context accuracy and mean loss of the model on `set`.
+    func measure(_ set: Batch) -> (accuracy: Double, inContext: Double, loss: Double) {
+        let ws = evalWorkspace, chunk = ws.batch, n = config.pairs, C = model.config.outputs
+        var correct = 0, correctInContext = 0, lossSum = 0.0
+        var start = 0
+        var part = Batch(size: chunk, pairs: n)
+        while start < set.size {
+            let count = min(chunk, set.size - start)
+            if part.size != count { part = Batch(size: count, pairs: n) }
+            part.rows.replaceSubrange(0..., with: set.rows[start * (n + 1) ..< (start + count) * (n + 1)])
+            part.labels.replaceSubrange(0..., with: set.labels[start * n ..< (start + count) * n])
+            part.targets.replaceSubrange(0..., with: set.targets[start ..< start + count])
+            model.forwardFloat(params, ws, batch: part, table: table)
+            for b in 0..<count {
+                let z = ws.logits.pointer + b * C, target = Int(part.targets[b])
+                lossSum += Double(ws.losses.pointer[b])
+                var best = 0
+                for i in 1..<C where z[i] > z[best] { best = i }
+                if best == target { correct += 1 }
+                var bestInContext = part.label(b, 0)
+                for i in 1..<n where z[part.label(b, i)] > z[bestInContext] { bestInContext = part.label(b, i) }
+                if bestInContext == target { correctInContext += 1 }
+            }
+            start += count
+        }
+        let N = Double(set.size)
+        return (Double(correct) / N, Double(correctInContext) / N, lossSum / N)
+    }
+}
+
+// MARK: - Output
+
+extension Trainer {
+    /// Writes the config and metrics history to an HDF5 file (atomically).
+    public func writeMetrics(to path: String) throws {
+        let tmp = path + ".tmp"
+        do {
+            let file = try H5File.create(tmp)
+            try file.setAttribute("config", config.json)
+            try file.setAttribute("evaluators", Evaluator.allCases.map(\.rawValue).joined(separator: ","))
+            try history.write(to: file, group: "metrics")
+        }
+        guard rename(tmp, path) == 0 else {
+            throw TrainingError.checkpoint("\(path): rename failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}
