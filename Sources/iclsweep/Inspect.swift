@@ -31,6 +31,10 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let path = try results.path
+        guard FileManager.default.fileExists(atPath: path) else {
+            print("no results at \(path) yet: the sweep has not started (or ended before creating them; see its log)")
+            throw ExitCode(1)
+        }
         let t = try ResultsFile.openForReading(path).table()
         let state = SweepState.of(results: path, statuses: t.statuses)
         // A run marked running while no sweep holds the file was stopped or killed mid-way.
