@@ -1,3 +1,4 @@
+import Foundation
 import ICLSupport
 
 /// The training-time data variants of `experiment.md`.
@@ -18,6 +19,51 @@ public enum Evaluator: String, Codable, CaseIterable {
         case .icl, .ciwl, .flip: return true
         case .train, .iwl: return false
         }
+    }
+}
+
+/// How training sequences pick their classes. Evaluators always draw
+/// uniformly from their classes.
+public enum ClassFrequency: Codable, Equatable {
+    /// Every class equally often (the paper).
+    case uniform
+    /// Class k (0-based, in table order) with probability proportional to
+    /// (k + 1)^-alpha: a few frequent classes and many rare ones (Chan et
+    /// al. 2022; alpha about 1 gave in-context and in-weights learning together).
+    case zipf(alpha: Double)
+}
+
+/// Draws class indices for training sequences: `rng.below(classes)` when
+/// uniform (the draws the sampler always made), else by inverting the Zipf
+/// cumulative distribution with one uniform draw.
+package struct ClassDraw {
+    let classes: Int
+    /// Cumulative probabilities of classes 0...k (nil: uniform).
+    let cumulative: [Double]?
+
+    package init(classes: Int, frequency: ClassFrequency) {
+        self.classes = classes
+        switch frequency {
+        case .uniform:
+            cumulative = nil
+        case .zipf(let alpha):
+            var running = 0.0
+            var sums = (0..<classes).map { k -> Double in running += pow(Double(k + 1), -alpha); return running }
+            for k in sums.indices { sums[k] /= running }
+            sums[classes - 1] = 1
+            cumulative = sums
+        }
+    }
+
+    package func draw(_ rng: inout RNG) -> Int {
+        guard let cumulative else { return rng.below(classes) }
+        let u = rng.uniform()
+        var low = 0, high = classes - 1  // the first k with cumulative[k] > u
+        while low < high {
+            let mid = (low + high) / 2
+            if cumulative[mid] > u { high = mid } else { low = mid + 1 }
+        }
+        return low
     }
 }
 
@@ -62,9 +108,14 @@ package struct SequenceSampler {
     /// Size of the label set `icl_only` relabels into.
     let relabelSet: Int
 
-    package init(classes: Int, exemplars: Int, tableExemplars: Int, pairs: Int, relabelSet: Int) {
+    /// How training sequences pick classes (evaluators: uniform).
+    let trainingDraw: ClassDraw
+
+    package init(classes: Int, exemplars: Int, tableExemplars: Int, pairs: Int, relabelSet: Int,
+                 frequency: ClassFrequency = .uniform) {
         self.classes = classes; self.exemplars = exemplars; self.tableExemplars = tableExemplars
         self.pairs = pairs; self.relabelSet = relabelSet
+        trainingDraw = ClassDraw(classes: classes, frequency: frequency)
     }
 
     /// Writes sequence `b` of `batch`.
@@ -73,14 +124,17 @@ package struct SequenceSampler {
         var classesInContext = [Int](repeating: 0, count: n)
         var exemplarRows = [Int](repeating: 0, count: n)
         var labels = [Int](repeating: 0, count: n)
-        let q = rng.below(classes)
+        var isTraining = false
+        if case .train = kind { isTraining = true }
+        let classDraw = isTraining ? trainingDraw : ClassDraw(classes: classes, frequency: .uniform)
+        let q = classDraw.draw(&rng)
         let queryExemplar = rng.below(exemplars)
         var target = q
 
         func distinctOthers(count: Int, excluding: Int, into out: inout [Int], from start: Int) {
             var i = start
             while i < start + count {
-                let c = rng.below(classes)
+                let c = classDraw.draw(&rng)
                 if c == excluding || out[start..<i].contains(c) { continue }
                 out[i] = c
                 i += 1

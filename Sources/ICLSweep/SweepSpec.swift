@@ -134,7 +134,7 @@ public struct SweepSpec {
         }
         let trainingReader = try required("training")
         let t = try trainingReader.mapping(allowed: ["sequences", "batch", "learning_rate", "eval_interval",
-                                                     "checkpoint_interval", "relabel_set"])
+                                                     "checkpoint_interval", "relabel_set", "class_frequency", "zipf_alpha"])
         guard let seqReader = t["sequences"] else { throw trainingReader.error("missing 'sequences'") }
         guard let evalReader = t["eval_interval"] else { throw trainingReader.error("missing 'eval_interval'") }
         base.batch = try t["batch"]?.positiveInt() ?? base.batch
@@ -142,6 +142,16 @@ public struct SweepSpec {
         base.evalInterval = try evalReader.positiveInt()
         base.checkpointInterval = try t["checkpoint_interval"]?.int() ?? 0
         base.relabelSet = try t["relabel_set"]?.positiveInt() ?? base.relabelSet
+        switch try t["class_frequency"]?.string() {
+        case nil, "uniform"?:
+            if let a = t["zipf_alpha"] { throw a.error("applies only with class_frequency: zipf") }
+        case "zipf"?:
+            let alpha = try t["zipf_alpha"]?.double() ?? 1
+            guard alpha.isFinite && alpha >= 0 else { throw t["zipf_alpha"]!.error("must be a finite number >= 0, got \(alpha)") }
+            base.classFrequency = .zipf(alpha: alpha)
+        case let other?:
+            throw t["class_frequency"]!.error("unknown class frequency '\(other)' (expected uniform or zipf)")
+        }
         if let lr = t["learning_rate"] {
             let v = try lr.double()
             guard v.isFinite && v > 0 else { throw lr.error("must be a positive finite number, got \(v)") }

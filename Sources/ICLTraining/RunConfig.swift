@@ -25,6 +25,9 @@ public struct RunConfig: Codable, Equatable {
     public var evalExemplars: Int
     /// Label set `icl_only` relabels into; it is that run's number of outputs.
     public var relabelSet: Int = 2
+    /// How training sequences pick classes; nil is uniform (and leaves the
+    /// stored config, and so existing checkpoints, as they were).
+    public var classFrequency: ClassFrequency?
     public var width: Int = 64
     public var heads: Int = 8
     public var layers: Int = 2
@@ -97,6 +100,9 @@ public struct RunConfig: Codable, Equatable {
         }
         if classes < pairs + 1 && classes >= 2 {
             out.append("classes (\(classes)) must be at least context pairs + 1 (\(pairs + 1))")
+        }
+        if case .zipf(let alpha)? = classFrequency, !(alpha.isFinite && alpha >= 0) {
+            out.append("zipf-alpha must be a finite number >= 0 (got \(alpha))")
         }
         if variant == .iclOnly && relabelSet < pairs {
             out.append("relabel-set (\(relabelSet)) must hold at least the \(pairs) labels of a context")

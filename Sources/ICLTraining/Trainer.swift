@@ -74,7 +74,8 @@ public final class Trainer {
         grads = ParameterSet(layout)
         adam = Adam(layout, settings: config.adam)
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
-                                  tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
+                                  tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet,
+                                  frequency: config.classFrequency ?? .uniform)
         evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
                                       tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
         workspace = Workspace(modelConfig, batch: config.batch)

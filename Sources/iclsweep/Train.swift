@@ -32,6 +32,9 @@ struct RunOptions: ParsableArguments {
     var evalExemplars: Int?
     @Option(name: .customLong("relabel-set"), help: "icl_only: size of the label set labels are drawn from.")
     var relabelSet = 2
+    @Option(name: .customLong("zipf-alpha"),
+            help: "Training classes drawn with probability proportional to (k+1)^-alpha [uniform].")
+    var zipfAlpha: Double?
     @Option(help: "Model width d_model.") var width = 64
     @Option(help: "Attention heads.") var heads = 8
     @Option(help: "Transformer layers.") var layers = 2
@@ -45,6 +48,7 @@ struct RunOptions: ParsableArguments {
                           sequences: sequences, evalInterval: evalInterval,
                           evalClasses: evalClasses, evalExemplars: evalExemplars)
         c.batch = batch; c.evalSequences = evalSequences; c.evalSeed = evalSeed; c.relabelSet = relabelSet
+        c.classFrequency = zipfAlpha.map { .zipf(alpha: $0) }
         c.width = width; c.heads = heads; c.layers = layers; c.pairs = pairs; c.maxPositions = positions
         c.adam = AdamSettings(learningRate: learningRate)
         return c

@@ -114,4 +114,16 @@ final class SweepSpecTests: XCTestCase {
         let order = s.schedule(of: [0, 399_999, 2500, 2501])
         XCTAssertEqual(order.first, 399_999, "the most classes first")
     }
+
+    func testClassFrequencyIsReadAndCheckedLineByLine() throws {
+        let zipf = try parse(Self.valid.replacingOccurrences(of: "  eval_interval: 1600", with: "  eval_interval: 1600\n  class_frequency: zipf\n  zipf_alpha: 1.2"))
+        XCTAssertEqual(zipf.runs[0].config.classFrequency, .zipf(alpha: 1.2))
+        XCTAssertNil(try parse(Self.valid).runs[0].config.classFrequency, "uniform leaves the stored config as it was")
+        XCTAssertEqual(error(Self.valid.replacingOccurrences(of: "  eval_interval: 1600", with: "  eval_interval: 1600\n  zipf_alpha: 1.2")),
+                       "/tmp/spec.yaml:10: training.zipf_alpha: applies only with class_frequency: zipf")
+        XCTAssertEqual(error(Self.valid.replacingOccurrences(of: "  eval_interval: 1600", with: "  eval_interval: 1600\n  class_frequency: zipf\n  zipf_alpha: -1")),
+                       "/tmp/spec.yaml:11: training.zipf_alpha: must be a finite number >= 0, got -1.0")
+        XCTAssertEqual(error(Self.valid.replacingOccurrences(of: "  eval_interval: 1600", with: "  eval_interval: 1600\n  class_frequency: power")),
+                       "/tmp/spec.yaml:10: training.class_frequency: unknown class frequency 'power' (expected uniform or zipf)")
+    }
 }
