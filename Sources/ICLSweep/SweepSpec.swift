@@ -262,16 +262,13 @@ extension SweepSpec {
 
     /// Relative cost of every run of a cell (classes x exemplars x variant):
     /// matrix-product FLOPs of the whole run. Seeds do not change it.
-    private func cellCosts() -> [Double] {
+    public func cellCosts() -> [Double] {
         let dim = (try? data.available().dim) ?? 1  // read once (an HDF5 open for a features file)
         return stride(from: 0, to: runs.count, by: seeds.count).map { first in
             let config = runs[first].config
             return config.model(inputDim: dim).flopsPerStep(batch: config.batch) * Double(config.steps)
         }
     }
-
-    /// Relative cost of each run (see `cellCosts`).
-    public func cost(of id: Int) -> Double { cellCosts()[id / seeds.count] }
 
     /// `ids` in the order they are handed out: longest expected run first,
     /// then by id. O(n log n) in the number of runs.

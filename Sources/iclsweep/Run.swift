@@ -62,9 +62,10 @@ struct Validate: ParsableCommand {
         let runs = s.runs
         let sequences = runs.count * s.base.sequences
         var flops = 0.0, longest = 0.0
-        for cell in stride(from: 0, to: runs.count, by: s.seeds.count) {
+        let costs = s.cellCosts()
+        for (index, cell) in stride(from: 0, to: runs.count, by: s.seeds.count).enumerated() {
             // training steps, plus the evaluations: forward only, about a third of a step per sequence
-            let config = runs[cell].config, cost = s.cost(of: cell)
+            let config = runs[cell].config, cost = costs[index]
             let evals = Double(config.evalPoints.count * config.applicableEvaluators.count * config.evalSequences)
             flops += Double(s.seeds.count) * (cost + evals / Double(config.batch) * cost / Double(config.steps) / 3)
             longest = max(longest, cost)
