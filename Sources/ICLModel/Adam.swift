@@ -8,6 +8,10 @@ public struct AdamSettings: Codable, Equatable {
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
     public var eps: Double = 1e-8
+    /// Decoupled weight decay (AdamW): before each update every parameter is
+    /// multiplied by `1 - learningRate * weightDecay`. nil (the paper's plain
+    /// Adam) leaves the stored config, and so existing checkpoints, as they were.
+    public var weightDecay: Double?
     public init(learningRate: Double = 1e-5) { self.learningRate = learningRate }
 }
 
@@ -31,6 +35,10 @@ package final class Adam<T: ModelScalar> {
         let c = AdamCoefficients<T>(settings, step: step)
         let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
         let n = params.storage.count
+        if let wd = settings.weightDecay, wd > 0 {
+            let keep = T(1 - settings.learningRate * wd)
+            for i in 0..<n { p[i] *= keep }
+        }
         if T.self == Float.self {
             func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
                 UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self)

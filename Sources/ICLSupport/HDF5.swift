@@ -260,6 +260,9 @@ package final class H5Dataset {
         }
     }
 
+    /// Whether the dataset holds strings (rather than numbers).
+    package var holdsStrings: Bool { get throws { try storedType.cls == H5T_STRING } }
+
     package func write<T: H5Element>(_ values: [T]) throws {
         try values.withUnsafeBufferPointer { buffer in
             _ = try H5.check("H5Dwrite(\(name))",

@@ -4,7 +4,8 @@ import ICLData
 import ICLModel
 import ICLTraining
 
-/// The sweep's feature table, held once per node: the node's first rank
+/// The sweep's feature tables (one per data source its runs use; one unless
+/// a data field is swept), held once per node: the node's first rank
 /// fills memory shared by every rank of the node (MPI-3 shared memory), and
 /// every rank reads it through a `FeatureTable` view. At the paper's scale
 /// (12,984 x 20 x 512 floats, 532 MB) that is one copy per node instead of
@@ -14,7 +15,7 @@ import ICLTraining
 /// (the coordinator too) loads it at the same point, and frees it only on
 /// the success path, after the results file is closed.
 struct NodeTable {
-    let table: FeatureTable
+    let tables: [(data: DataSource, table: FeatureTable)]
     let node: MPIComm
     /// How many nodes (copies of the table) the job has.
     let nodes: Int
@@ -27,13 +28,17 @@ struct NodeTable {
     static func load(_ spec: SweepSpec, world: MPIComm) throws -> NodeTable {
         let simulated = ProcessInfo.processInfo.environment[simulatedNodesVariable].flatMap(Int.init)
         let node = try world.node(simulatedNodes: simulated)
-        let size = spec.tableSize, dim = try spec.data.available().dim
-        let count = size.classes * size.exemplars * dim
-        let memory = try MPISharedMemory(bytes: count * MemoryLayout<Float>.stride, comm: node)
-        let values = memory.base.bindMemory(to: Float.self, capacity: count)
+        let sizes = try spec.tables.map { t in (t.data, t.classes, t.exemplars, try t.data.available().dim) }
+        let counts = sizes.map { $0.1 * $0.2 * $0.3 }
+        let offsets = counts.indices.map { counts[..<$0].reduce(0, +) }
+        let total = counts.reduce(0, +)
+        let memory = try MPISharedMemory(bytes: total * MemoryLayout<Float>.stride, comm: node)
+        let values = memory.base.bindMemory(to: Float.self, capacity: total)
         var failure: Error?
         if node.rank == .coordinator {
-            do { try spec.data.fill(values, classes: size.classes, exemplars: size.exemplars) } catch { failure = error }
+            do {
+                for (s, offset) in zip(sizes, offsets) { try s.0.fill(values + offset, classes: s.1, exemplars: s.2) }
+            } catch { failure = error }
         }
         // Every rank of the node learns whether the fill worked: collectives all of them reach
         // (the others wait sleeping, leaving the filling rank its core).
@@ -42,14 +47,20 @@ struct NodeTable {
         if let failure { throw failure }
         if failed != 0 { throw DataError("the first rank of this node could not load the features (its own error says why)") }
         let nodes = try world.allSum(node.rank == .coordinator ? 1 : 0)
-        return NodeTable(table: FeatureTable(classes: size.classes, exemplars: size.exemplars, dim: dim, viewing: values),
-                         node: node, nodes: Int(nodes), memory: memory)
+        let tables = zip(sizes, offsets).map { s, offset in
+            (s.0, FeatureTable(classes: s.1, exemplars: s.2, dim: s.3, viewing: values + offset))
+        }
+        return NodeTable(tables: tables, node: node, nodes: Int(nodes), memory: memory)
     }
 
+    /// The table of `data`.
+    func table(for data: DataSource) -> FeatureTable { tables.first { $0.data == data }!.table }
+
     var summary: String {
-        let t = table
-        return "features: \(Format.count(t.classes)) x \(t.exemplars) x \(t.dim) floats "
-            + String(format: "(%.0f MB)", Double(t.count * 4) / 1e6) + ", one copy per node on \(nodes) node\(nodes == 1 ? "" : "s")"
+        let shapes = tables.map { "\(Format.count($0.table.classes)) x \($0.table.exemplars) x \($0.table.dim)" }
+        let bytes = tables.reduce(0) { $0 + $1.table.count * 4 }
+        return "features: " + (tables.count == 1 ? shapes[0] : "\(tables.count) tables (\(shapes.joined(separator: ", ")))")
+            + " floats " + String(format: "(%.0f MB)", Double(bytes) / 1e6) + ", one copy per node on \(nodes) node\(nodes == 1 ? "" : "s")"
     }
 
     /// Collective over the node.

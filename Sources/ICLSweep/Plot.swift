@@ -31,7 +31,17 @@ public struct Plotter {
     }
 
     func title(_ c: CellSummary) -> String {
-        "\(Format.count(c.classes)) classes, \(c.exemplars) exemplars, \(c.variant) (\(c.runs.count) seed\(c.runs.count == 1 ? "" : "s"))"
+        let fields = zip(summary.axes, c.fields).map { ", \($0.split(separator: ".").last!) \($1)" }.joined()
+        return "\(Format.count(c.classes)) classes, \(c.exemplars) exemplars, \(c.variant)\(fields) (\(c.runs.count) seed\(c.runs.count == 1 ? "" : "s"))"
+    }
+
+    /// The figure rows' key: every swept value but the variant.
+    func row(_ c: CellSummary) -> String { ([String(c.classes), String(c.exemplars)] + c.fields).joined(separator: "|") }
+
+    /// `K64-E8-bursty-lr0.0003.svg`: the run name's tags, without the seed.
+    func fileName(_ c: CellSummary) -> String {
+        let fields = zip(summary.axes, c.fields).map { "-\(SpecField.byPath[$0]?.tag ?? $0)\($1)" }.joined()
+        return "K\(c.classes)-E\(c.exemplars)-\(c.variant)\(fields).svg"
     }
 
     /// One panel at (x0, y0) of size w x h; `full` adds axis titles and legend.
@@ -93,16 +103,16 @@ public struct Plotter {
         Plotter.document(width: 760, height: 420, panel(cell, x0: 70, y0: 40, w: 480, h: 320, full: true))
     }
 
-    /// Every cell in one figure: rows are (classes, exemplars), columns variants.
+    /// Every cell in one figure: rows are (classes, exemplars, swept fields), columns variants.
     public func overview() -> String {
         let variants = summary.cells.reduce(into: [String]()) { if !$0.contains($1.variant) { $0.append($1.variant) } }
         var rows: [String] = []
-        for c in summary.cells where !rows.contains("\(c.classes)|\(c.exemplars)") { rows.append("\(c.classes)|\(c.exemplars)") }
+        for c in summary.cells where !rows.contains(row(c)) { rows.append(row(c)) }
         let w = 260.0, h = 170.0, gapX = 70.0, gapY = 60.0
         var body = "<text x='20' y='24' font-size='16'>\(table.name): accuracy against training sequences, mean over seeds ± 1 sd</text>\n"
         for c in summary.cells {
-            let col = Double(variants.firstIndex(of: c.variant)!), row = Double(rows.firstIndex(of: "\(c.classes)|\(c.exemplars)")!)
-            body += panel(c, x0: 60 + col * (w + gapX), y0: 60 + row * (h + gapY), w: w, h: h, full: false)
+            let col = Double(variants.firstIndex(of: c.variant)!), r = Double(rows.firstIndex(of: row(c))!)
+            body += panel(c, x0: 60 + col * (w + gapX), y0: 60 + r * (h + gapY), w: w, h: h, full: false)
         }
         let width = 60 + Double(variants.count) * (w + gapX) + 170
         body += legend(x: width - 180, y: 70)
@@ -117,7 +127,7 @@ public struct Plotter {
         try overview().write(toFile: overviewPath, atomically: true, encoding: .utf8)
         paths.append(overviewPath)
         for c in summary.cells {
-            let path = folder + "/K\(c.classes)-E\(c.exemplars)-\(c.variant).svg"
+            let path = folder + "/" + fileName(c)
             try cellFigure(c).write(toFile: path, atomically: true, encoding: .utf8)
             paths.append(path)
         }

@@ -21,12 +21,15 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 ///     /runs/{status, rank}                        (R) int32
 ///     /runs/{wall_seconds, seq_per_sec}           (R) float64
 ///     /runs/checksum                              (R) uint64, 0 until the run is done
+///     /runs/axes/<field path>                     (R) float64 (numbers) or strings: one per swept
+///                                                 field besides classes, exemplars, variants, seeds
 ///     /metrics/sequences                          (P) int64
 ///     /metrics/train_loss                         (R, P) float64, NaN until written
 ///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 5) float64
 ///
 /// Root attributes: format, name, spec (the YAML text), spec_hash,
-/// evaluators, statuses.
+/// evaluators, statuses, axes (the swept fields' paths, comma-separated;
+/// absent in files without any).
 public final class ResultsFile {
     public static let format = "iclsweep-results-2"
     let file: H5File
@@ -82,7 +85,9 @@ public final class ResultsFile {
             try file.setAttribute("spec_hash", spec.hash)
             try file.setAttribute("evaluators", Evaluator.allCases.map(\.rawValue).joined(separator: ","))
             try file.setAttribute("statuses", RunStatus.allCases.map(\.description).joined(separator: ","))
-            let names = try file.createStringDataset("runs/name", length: 64, shape: [R])
+            let fieldAxes = runs.fieldAxes
+            if !fieldAxes.isEmpty { try file.setAttribute("axes", fieldAxes.map(\.name).joined(separator: ",")) }
+            let names = try file.createStringDataset("runs/name", length: Self.nameLength(runs), shape: [R])
             let variants = try file.createStringDataset("runs/variant", length: 16, shape: [R])
             let message = try file.createStringDataset("runs/message", length: 256, shape: [R])
             let host = try file.createStringDataset("runs/host", length: 64, shape: [R])
@@ -100,16 +105,29 @@ public final class ResultsFile {
             let metrics = try ["accuracy", "in_context_accuracy", "loss"].map {
                 try file.createDataset("metrics/\($0)", of: Double.self, shape: [R, P, E], fill: .nan)
             }
+            let axes = try fieldAxes.map { axis in
+                axis.values[0].isNumber ? try file.createDataset("runs/axes/\(axis.name)", of: Double.self, shape: [R], fill: .nan)
+                    : try file.createStringDataset("runs/axes/\(axis.name)", length: 32, shape: [R])
+            }
             if isRoot {
-                try names.writeStrings(runs.map(\.name), start: 0)
-                try variants.writeStrings(runs.map(\.config.variant.rawValue), start: 0)
-                try classes.write(runs.map { Int64($0.config.classes) })
-                try exemplars.write(runs.map { Int64($0.config.exemplars) })
-                try seeds.write(runs.map { Int64($0.config.seed) })
+                // from the axes' values, without making every run's config
+                let values = (0..<R).map { runs.values(of: $0) }
+                let at = { (name: String) in runs.axes.firstIndex { $0.name == name }! }
+                let (c, e, v, s) = (at("classes"), at("exemplars"), at("variants"), at("seeds"))
+                try names.writeStrings((0..<R).map { runs.name(of: $0) }, start: 0)
+                try variants.writeStrings(values.map { $0[v].text }, start: 0)
+                try classes.write(values.map { Int64($0[c].int) })
+                try exemplars.write(values.map { Int64($0[e].int) })
+                try seeds.write(values.map { Int64($0[s].int) })
                 try points.write(spec.evalPoints.map(Int64.init))
+                for (axis, d) in zip(fieldAxes, axes) {
+                    let i = at(axis.name)
+                    if axis.values[0].isNumber { try d.write(values.map { $0[i].double }) }
+                    else { try d.writeStrings(values.map { $0[i].text }, start: 0) }
+                }
             }
             for d in [names, variants, message, host, classes, exemplars, seeds, done, status, rank, wall, rate,
-                      checksum, points, trainLoss] + metrics { try d.close() }
+                      checksum, points, trainLoss] + metrics + axes { try d.close() }
             try file.flush()
             try file.close()
         }
@@ -119,6 +137,9 @@ public final class ResultsFile {
         try comm?.barrier()
         return try open(path: path, writable: true, comm: comm, runs: spec.runs.count, points: spec.evalPoints.count)
     }
+
+    /// Room for every run name: 64 characters, and 32 more per swept field.
+    static func nameLength(_ grid: Grid) -> Int { 64 + 32 * grid.fieldAxes.count }
 
     /// Opens an existing results file (collectively when `comm` is given).
     public static func open(path: String, writable: Bool, comm: MPIComm?, runs: Int? = nil, points: Int? = nil) throws -> ResultsFile {
@@ -166,6 +187,10 @@ public final class ResultsFile {
             try dataset("runs/classes").writeBlock([Int64(run.config.classes)], start: [r], count: [1])
             try dataset("runs/exemplars").writeBlock([Int64(run.config.exemplars)], start: [r], count: [1])
             try dataset("runs/seed").writeBlock([Int64(run.config.seed)], start: [r], count: [1])
+            for (path, value) in run.fields {
+                if value.isNumber { try dataset("runs/axes/\(path)").writeBlock([value.double], start: [r], count: [1]) }
+                else { try dataset("runs/axes/\(path)").writeStrings([value.text], start: r) }
+            }
             try dataset("runs/host").writeStrings([host], start: r)
             try dataset("runs/rank").writeBlock([rank], start: [r], count: [1])
             try dataset("runs/message").writeStrings([""], start: r)
@@ -238,6 +263,12 @@ public final class ResultsFile {
         let trainLoss: [Double] = try dataset("metrics/train_loss").read()
         let points = try ints("metrics/sequences")
         let rank: [Int32] = try dataset("runs/rank").read()
+        let axisNames = ((try? file.attribute("axes")) ?? "").split(separator: ",").map(String.init)
+        let axisValues = try axisNames.map { path -> [String] in
+            let d = try dataset("runs/axes/\(path)")
+            if try d.holdsStrings { return try d.readStrings() }
+            return (try d.read() as [Double]).map { FieldValue.double($0).description }
+        }
         let histories = (0..<R).map { r in
             History(sequences: points.map(Int64.init), trainLoss: Array(trainLoss[r * P ..< (r + 1) * P]),
                     accuracy: Array(acc[r * P * E ..< (r + 1) * P * E]),
@@ -252,7 +283,7 @@ public final class ResultsFile {
             hosts: try dataset("runs/host").readStrings(), ranks: rank.map(Int.init),
             sequencesDone: try ints("runs/sequences_done"), wallSeconds: try dataset("runs/wall_seconds").read(),
             sequencesPerSecond: try dataset("runs/seq_per_sec").read(), checksums: try dataset("runs/checksum").read(),
-            points: points, histories: histories)
+            points: points, histories: histories, axes: axisNames, axisValues: axisValues)
     }
 }
 
@@ -276,5 +307,9 @@ public struct ResultsTable {
     /// Evaluation points (sequence counts) shared by every run.
     public var points: [Int]
     public var histories: [History]
+    /// Swept fields besides classes, exemplars, variants and seeds, and
+    /// each one's value per run (canonical text).
+    public var axes: [String] = []
+    public var axisValues: [[String]] = []
     public var count: Int { names.count }
 }

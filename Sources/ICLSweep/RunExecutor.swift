@@ -22,7 +22,7 @@ public struct RunReport: Codable {
 /// file, resuming from the run's checkpoint when there is a usable one.
 struct RunExecutor {
     let spec: SweepSpec
-    let table: FeatureTable
+    let tables: NodeTable
     let results: ResultsFile
     let rank: Rank
     let host: String
@@ -44,7 +44,7 @@ struct RunExecutor {
                                sequences: 0, sequencesPerSecond: .nan, final: [])
         let trainer: Trainer
         do {
-            trainer = try Trainer(config: run.config, table: table)
+            trainer = try Trainer(config: run.config, table: tables.table(for: run.config.data))
         } catch let error as ConfigError {
             return try fail(run, &report, .failed, describe(error))
         }

@@ -106,9 +106,7 @@ struct StartDecision {
     /// Features from a file are read once here, so that a NaN or a wrong
     /// shape stops the sweep before any file is made.
     static func checkFeatures(_ spec: SweepSpec) throws {
-        guard case .file = spec.data else { return }
-        let size = spec.tableSize
-        _ = try spec.data.table(classes: size.classes, exemplars: size.exemplars)
+        try spec.checkFeatures()
     }
 }
 

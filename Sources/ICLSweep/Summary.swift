@@ -49,11 +49,13 @@ public struct RunStatistics {
     ]
 }
 
-/// One grid cell (classes x exemplars x variant), aggregated over seeds.
+/// One grid cell (every swept value but the seed), aggregated over seeds.
 public struct CellSummary {
     public var classes: Int
     public var exemplars: Int
     public var variant: String
+    /// Value of each of the summary's swept `axes` (canonical text).
+    public var fields: [String]
     /// Runs of the cell that are done, and all of its runs.
     public var seedsDone: Int
     public var seedsTotal: Int
@@ -66,14 +68,17 @@ public struct CellSummary {
 /// Per-cell summaries of a results file, as Markdown and CSV.
 public struct Summary {
     public let name: String
+    /// Swept fields besides classes, exemplars, variants and seeds (dotted paths).
+    public let axes: [String]
     public let cells: [CellSummary]
 
     public init(_ t: ResultsTable) {
         name = t.name
+        axes = t.axes
         var order: [String] = []
         var groups: [String: [Int]] = [:]
         for r in 0..<t.count {
-            let key = "\(t.classes[r])|\(t.exemplars[r])|\(t.variants[r])"
+            let key = ([String(t.classes[r]), String(t.exemplars[r]), t.variants[r]] + t.axisValues.map { $0[r] }).joined(separator: "|")
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(r)
         }
@@ -91,7 +96,7 @@ public struct Summary {
                 std.append(s)
             }
             return CellSummary(classes: t.classes[first], exemplars: t.exemplars[first], variant: t.variants[first],
-                               seedsDone: done.count, seedsTotal: runs.count, runs: runs, mean: mean, std: std)
+                               fields: t.axisValues.map { $0[first] }, seedsDone: done.count, seedsTotal: runs.count, runs: runs, mean: mean, std: std)
         }
     }
 
@@ -105,12 +110,12 @@ public struct Summary {
     }
 
     public var markdown: String {
-        let header = ["classes", "exemplars", "variant", "seeds"] + RunStatistics.columns.map(\.name)
+        let header = ["classes", "exemplars", "variant"] + axes + ["seeds"] + RunStatistics.columns.map(\.name)
         var lines = ["## \(name): mean ± sd over seeds", "",
                      "| " + header.joined(separator: " | ") + " |",
                      "|" + header.map { _ in "---" }.joined(separator: "|") + "|"]
         for c in cells {
-            var row = [String(c.classes), String(c.exemplars), c.variant, "\(c.seedsDone)/\(c.seedsTotal)"]
+            var row = [String(c.classes), String(c.exemplars), c.variant] + c.fields + ["\(c.seedsDone)/\(c.seedsTotal)"]
             for (i, column) in RunStatistics.columns.enumerated() {
                 row.append(Summary.cell(c.mean[i], c.std[i], sequences: column.key.hasSuffix("sequences")))
             }
@@ -127,11 +132,11 @@ public struct Summary {
     }
 
     public var csv: String {
-        var header = ["classes", "exemplars", "variant", "seeds_done", "seeds_total"]
+        var header = ["classes", "exemplars", "variant"] + axes + ["seeds_done", "seeds_total"]
         for column in RunStatistics.columns { header += ["\(column.key)_mean", "\(column.key)_std"] }
         var lines = [header.joined(separator: ",")]
         for c in cells {
-            var row = [String(c.classes), String(c.exemplars), c.variant, String(c.seedsDone), String(c.seedsTotal)]
+            var row = [String(c.classes), String(c.exemplars), c.variant] + c.fields + [String(c.seedsDone), String(c.seedsTotal)]
             for i in RunStatistics.columns.indices {
                 row += [c.mean[i].isNaN ? "" : "\(c.mean[i])", c.std[i].isNaN ? "" : "\(c.std[i])"]
             }

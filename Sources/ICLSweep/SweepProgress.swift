@@ -20,7 +20,7 @@ struct SweepProgress {
         self.log = log
         self.every = every
         todoCount = todo.count
-        remainingSequences = todo.count * spec.base.sequences  // every run of a sweep has the same length
+        remainingSequences = spec.sequences(of: todo)
     }
 
     mutating func note(run: Int, sequences: Int) {

@@ -103,7 +103,7 @@ public final class SweepRunner {
         results = file
         let features = try NodeTable.load(spec, world: comm)
         if isRoot { say(features.summary) }
-        let executor = RunExecutor(spec: spec, table: features.table, results: file, rank: comm.rank, host: host, log: say)
+        let executor = RunExecutor(spec: spec, tables: features, results: file, rank: comm.rank, host: host, log: say)
         var exit = Exit.complete
         if comm.size == 1 {
             exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)

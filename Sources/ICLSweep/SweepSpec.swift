@@ -5,28 +5,27 @@ import ICLData
 import ICLModel
 import ICLTraining
 
-/// A sweep: shared settings plus a grid of class counts x exemplar counts x
-/// variants x seeds. Each grid point is one run with a stable id (its index
-/// in that order).
+/// A sweep: settings every run shares plus a grid. Every scalar field comes
+/// from the table in `SpecField.all`; the grid sweeps the run's classes,
+/// exemplars, variant and seed and any other field by its dotted path. Each
+/// grid point is one run with a stable id (`Grid`).
 public struct SweepSpec {
     public var name: String
     /// Results file, resolved against the spec file's folder.
     public var results: String
+    /// Every field set in its section or by default, and not swept (`data.file.path` resolved).
+    var settings: [String: FieldValue]
+    /// Where each field was given in its section (for errors).
+    var given: [String: SpecReader]
+    public var grid: Grid
+    /// The data source with the fields that are not swept.
     public var data: DataSource
-    /// Settings every run shares; the grid fills in classes, exemplars,
-    /// variant and seed.
-    public var base: RunConfig
-    public var evalClasses: Int?
-    public var evalExemplars: Int?
-    public var classes: [Int]
-    public var exemplars: [Int]
-    public var variants: [Variant]
-    public var seeds: [UInt64]
     /// The spec's text as written, stored in the results file.
     public var text: String
     public var file: String
 
-    /// Every scalar of the spec by dotted path (for naming what changed).
+    /// Every setting and grid axis by dotted path, as canonical text: what
+    /// two specs are compared by (numbers by value, defaults filled in).
     var fields: [String: String]
 
     public var hash: String {
@@ -38,6 +37,7 @@ public struct SweepSpec {
     // MARK: - Reading
 
     static let topKeys = ["name", "results", "data", "model", "training", "evaluation", "grid"]
+    static let sections = ["model", "training", "evaluation"]
 
     public static func load(path: String) throws -> SweepSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -67,131 +67,75 @@ public struct SweepSpec {
         let name = try required("name").string()
         let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
         let folder = URL(fileURLWithPath: absolute).deletingLastPathComponent()
-        let resultsText = try required("results").string()
-        let results = resultsText.hasPrefix("/") ? resultsText : folder.appendingPathComponent(resultsText).standardized.path
+        func resolved(_ path: String) -> String {
+            path.hasPrefix("/") ? path : folder.appendingPathComponent(path).standardized.path
+        }
+        let results = resolved(try required("results").string())
 
         // data: exactly one of synthetic / file
         let dataReader = try required("data")
         let dataKeys = try dataReader.mapping(allowed: ["synthetic", "file"])
-        let source: DataSource
+        let dataSection: String
+        var skeleton: DataSource
         switch (dataKeys["synthetic"], dataKeys["file"]) {
-        case (let s?, nil):
-            let m = try s.mapping(allowed: ["classes", "exemplars", "dim", "noise", "seed"])
-            func need(_ k: String) throws -> SpecReader {
-                guard let r = m[k] else { throw s.error("missing '\(k)'") }
-                return r
-            }
-            let noise = try m["noise"]?.double() ?? 0.1
-            if !(noise.isFinite && noise >= 0) { throw m["noise"]!.error("must be a finite number >= 0") }
-            source = .synthetic(SyntheticData(classes: try need("classes").positiveInt(),
-                                              exemplars: try need("exemplars").positiveInt(),
-                                              dim: try m["dim"]?.positiveInt() ?? 512, noise: noise,
-                                              seed: try m["seed"]?.seed() ?? 0))
-        case (nil, let f?):
-            let m = try f.mapping(allowed: ["path", "dataset"])
-            guard let p = m["path"] else { throw f.error("missing 'path'") }
-            let rawPath = try p.string()
-            let path = rawPath.hasPrefix("/") ? rawPath : folder.appendingPathComponent(rawPath).standardized.path
-            source = .file(FeatureFile(path: path, dataset: try m["dataset"]?.string() ?? "resnet18/224/feat"))
-            do { _ = try source.available() } catch { throw p.error("\(error)") }
+        case (_?, nil):
+            dataSection = "data.synthetic"
+            skeleton = .synthetic(SyntheticData(classes: 0, exemplars: 0, dim: 0, noise: 0, seed: 0))
+        case (nil, _?):
+            dataSection = "data.file"
+            skeleton = .file(FeatureFile(path: "", dataset: ""))
         default:
             throw dataReader.error("give exactly one of 'synthetic' or 'file'")
         }
 
-        // grid
+        // every section's fields, read and checked one by one
+        var given: [String: (value: FieldValue, reader: SpecReader)] = [:]
+        var sectionReaders: [String: SpecReader] = [:]
+        for section in [dataSection] + sections {
+            let reader = section == dataSection ? dataKeys[String(section.dropFirst(5))] : top[section]
+            guard let reader else { continue }
+            sectionReaders[section] = reader
+            for (key, r) in try reader.mapping(allowed: SpecField.keys(of: section)) {
+                let field = SpecField.byPath["\(section).\(key)"]!
+                if ["evaluation.classes", "evaluation.exemplars"].contains(field.path) && r.isNull { continue }
+                var value = try field.kind.read(r)
+                if field.path == "data.file.path" { value = .text(resolved(value.text)) }
+                given[field.path] = (value, r)
+            }
+        }
         let gridReader = try required("grid")
-        let grid = try gridReader.mapping(allowed: ["classes", "exemplars", "variants", "seeds"])
-        func gridList(_ k: String) throws -> SpecReader {
-            guard let r = grid[k] else { throw gridReader.error("missing '\(k)'") }
-            return r
-        }
-        let classes = try gridList("classes").list { r -> Int in
-            let v = try r.int()
-            guard v >= 2 else { throw r.error("classes must be at least 2, got \(v)") }
-            return v
-        }
-        let exemplars = try gridList("exemplars").list { try $0.positiveInt() }
-        let variants = try gridList("variants").list { r -> Variant in
-            let s = try r.string()
-            guard let v = Variant(rawValue: s) else {
-                throw r.error("unknown variant '\(s)' (expected one of: \(Variant.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return v
-        }
-        let seeds = try gridList("seeds").list { try $0.seed() }
-
-        // shared settings, with the paper's defaults
-        var base = RunConfig(data: source, classes: classes[0], exemplars: exemplars[0], variant: variants[0], seed: seeds[0],
-                             sequences: 1, evalInterval: 1)
-        if let model = top["model"] {
-            let m = try model.mapping(allowed: ["width", "heads", "layers", "pairs", "positions"])
-            base.width = try m["width"]?.positiveInt() ?? base.width
-            base.heads = try m["heads"]?.positiveInt() ?? base.heads
-            base.layers = try m["layers"]?.positiveInt() ?? base.layers
-            base.pairs = try m["pairs"]?.positiveInt() ?? base.pairs
-            base.maxPositions = try m["positions"]?.positiveInt() ?? base.maxPositions
-            if base.width % base.heads != 0 { throw (m["heads"] ?? model).error("heads (\(base.heads)) must divide width (\(base.width))") }
-        }
-        let trainingReader = try required("training")
-        let t = try trainingReader.mapping(allowed: ["sequences", "batch", "learning_rate", "eval_interval",
-                                                     "checkpoint_interval", "relabel_set", "class_frequency", "zipf_alpha"])
-        guard let seqReader = t["sequences"] else { throw trainingReader.error("missing 'sequences'") }
-        guard let evalReader = t["eval_interval"] else { throw trainingReader.error("missing 'eval_interval'") }
-        base.batch = try t["batch"]?.positiveInt() ?? base.batch
-        base.sequences = try seqReader.positiveInt()
-        base.evalInterval = try evalReader.positiveInt()
-        base.checkpointInterval = try t["checkpoint_interval"]?.int() ?? 0
-        base.relabelSet = try t["relabel_set"]?.positiveInt() ?? base.relabelSet
-        switch try t["class_frequency"]?.string() {
-        case nil, "uniform"?:
-            if let a = t["zipf_alpha"] { throw a.error("applies only with class_frequency: zipf") }
-        case "zipf"?:
-            let alpha = try t["zipf_alpha"]?.double() ?? 1
-            guard alpha.isFinite && alpha >= 0 else { throw t["zipf_alpha"]!.error("must be a finite number >= 0, got \(alpha)") }
-            base.classFrequency = .zipf(alpha: alpha)
-        case let other?:
-            throw t["class_frequency"]!.error("unknown class frequency '\(other)' (expected uniform or zipf)")
-        }
-        if let lr = t["learning_rate"] {
-            let v = try lr.double()
-            guard v.isFinite && v > 0 else { throw lr.error("must be a positive finite number, got \(v)") }
-            base.adam = AdamSettings(learningRate: v)
-        }
-        for (key, value) in [("sequences", base.sequences), ("eval_interval", base.evalInterval),
-                             ("checkpoint_interval", base.checkpointInterval)] where value % base.batch != 0 {
-            throw t[key]!.error("\(value) is not a multiple of the batch size \(base.batch)")
-        }
-        if base.checkpointInterval < 0 { throw t["checkpoint_interval"]!.error("must not be negative") }
-        var evalClasses: Int?, evalExemplars: Int?
-        if let ev = top["evaluation"] {
-            let m = try ev.mapping(allowed: ["sequences", "seed", "classes", "exemplars"])
-            base.evalSequences = try m["sequences"]?.positiveInt() ?? base.evalSequences
-            base.evalSeed = try m["seed"]?.seed() ?? base.evalSeed
-            if let c = m["classes"], !c.isNull { evalClasses = try c.positiveInt() }
-            if let e = m["exemplars"], !e.isNull { evalExemplars = try e.positiveInt() }
+        let active = SpecField.all.filter { $0.applies(to: skeleton) }
+        let grid = try Grid.read(gridReader, active: active, given: given.mapValues(\.reader))
+        if dataSection == "data.file", let p = given["data.file.path"] {
+            skeleton = .file(FeatureFile(path: p.value.text, dataset: (given["data.file.dataset"]?.value
+                                                                      ?? SpecField.byPath["data.file.dataset"]!.defaultValue!).text))
+            do { _ = try skeleton.available() } catch { throw p.reader.error("\(error)") }
         }
 
-        if base.evalInterval > base.sequences {
-            throw evalReader.error("\(base.evalInterval) is larger than training.sequences (\(base.sequences)): the run would only be evaluated at its start and end")
-        }
-
-        var spec = SweepSpec(name: name, results: results, data: source, base: base,
-                             evalClasses: evalClasses, evalExemplars: evalExemplars,
-                             classes: classes, exemplars: exemplars, variants: variants, seeds: seeds,
-                             text: text, file: file, fields: root.flattened())
-        spec.fields["results"] = nil  // where the results live is not part of what they are
-        // Every grid point must make a valid run. The seed does not change
-        // what is valid, so one check per cell (classes x exemplars x variant)
-        // covers the grid; report the first impossible point by its grid field.
-        for cell in stride(from: 0, to: spec.runs.count, by: seeds.count) {
-            let run = spec.runs[cell]
-            let problems = run.config.problems()
-            if let first = problems.first {
-                let field = first.contains("classes") ? "classes" : first.contains("exemplars") ? "exemplars" : ""
-                let reader = field.isEmpty ? gridReader : grid[field]!
-                throw reader.error("run \(run.name) is impossible: \(problems.joined(separator: "; "))")
+        // required fields: in their section or on the grid
+        for path in SpecField.required.sorted() where active.contains(where: { $0.path == path }) {
+            if given[path] == nil && !grid.sweeps(path) {
+                let field = SpecField.byPath[path]!
+                guard let section = sectionReaders[field.section] else {
+                    throw SpecError(file: file, line: nil, field: field.section, message: "missing (required)")
+                }
+                throw section.error("missing '\(field.key)'")
             }
         }
+        var settings: [String: FieldValue] = [:]
+        for field in active where !grid.sweeps(field.path) {
+            if let v = given[field.path]?.value ?? field.defaultValue { settings[field.path] = v }
+        }
+        if let alpha = given["training.zipf_alpha"], !grid.sweeps("training.class_frequency"),
+           settings["training.class_frequency"] != .text("zipf") {
+            throw alpha.reader.error("applies only with class_frequency: zipf")
+        }
+        var spec = SweepSpec(name: name, results: results, settings: settings, given: given.mapValues(\.reader),
+                             grid: grid, data: skeleton, text: text, file: file, fields: [:])
+        try spec.grid.complete(data: skeleton, settings: settings, gridReader: gridReader)
+        spec.data = spec.grid.base.data  // with every data field that is not swept
+        spec.fields = spec.canonicalFields()
+        try spec.checkEveryCell(gridReader: gridReader)
         return spec
     }
 
@@ -202,70 +146,77 @@ public struct SweepSpec {
         }
     }
 
+    // MARK: - Checking every cell
+
+    /// Every grid cell must make a valid run. The seed does not change what
+    /// is valid, so one check per cell covers the grid; a problem is
+    /// reported at the line of the field it names (where it is set, or its
+    /// grid axis), with the run's name.
+    func checkEveryCell(gridReader: SpecReader) throws {
+        let seeds = grid.seedCount
+        func line(of path: String) -> SpecReader {
+            if let axis = grid.axes.first(where: { $0.name == path }) { return axis.reader }
+            return given[path] ?? gridReader
+        }
+        for cell in 0..<grid.cellCount {
+            let run = grid[cell * seeds]
+            for check in CrossCheck.all {
+                if let problem = check.problem(run.config) {
+                    if let swept = check.fields.first(where: grid.sweeps) { throw line(of: swept).error("run \(run.name): \(problem)") }
+                    throw line(of: check.fields.first { given[$0] != nil } ?? check.fields[0]).error(problem)
+                }
+            }
+            if grid.sweeps("training.zipf_alpha"), run.config.classFrequency == nil {
+                throw line(of: "training.zipf_alpha").error("run \(run.name) has uniform class frequency: a Zipf exponent "
+                                                             + "applies only with class_frequency: zipf (exclude those points)")
+            }
+            let problems = run.config.problems()
+            if let first = problems.first {
+                let axis = first.hasPrefix("classes") ? "classes" : first.hasPrefix("exemplars") ? "exemplars" : ""
+                let at = grid.axes.first(where: { $0.name == axis })?.reader ?? gridReader
+                throw at.error("run \(run.name) is impossible: \(problems.joined(separator: "; "))")
+            }
+        }
+    }
+
+    // MARK: - Comparing two specs
+
+    /// name, every setting and every grid axis (and include/exclude) as canonical text.
+    func canonicalFields() -> [String: String] {
+        var out = ["name": name]
+        for (path, value) in settings { out[path] = value.description }
+        for axis in grid.axes { out["grid.\(axis.name)"] = "[" + axis.values.prefix(axis.mainCount).map(\.description).joined(separator: ", ") + "]" }
+        for (key, entries) in [("include", grid.include), ("exclude", grid.exclude)] where !entries.isEmpty {
+            out["grid.\(key)"] = entries.map { e in
+                "{" + e.map { "\($0.axis): [\($0.values.map(\.description).joined(separator: ", "))]" }.joined(separator: ", ") + "}"
+            }.joined(separator: ", ")
+        }
+        return out
+    }
+
     /// Fields whose values differ between two specs, as "field: old -> new".
-    /// Numbers are compared by value: `5.0e-4` and `0.0005`, `1_000` and `1000` are the same.
+    /// Values are compared as read: `5.0e-4` and `0.0005`, `1_000` and
+    /// `1000`, a default and the same value written out are the same.
     public func differences(from other: SweepSpec) -> [String] {
         Set(fields.keys).union(other.fields.keys).sorted().compactMap { key in
             let a = fields[key], b = other.fields[key]
-            return SweepSpec.sameValue(a, b) ? nil : "\(key): \(b ?? "(absent)") -> \(a ?? "(absent)")"
+            return a == b ? nil : "\(key): \(b ?? "(absent)") -> \(a ?? "(absent)")"
         }
-    }
-
-    static func sameValue(_ a: String?, _ b: String?) -> Bool {
-        guard let a, let b, a != b else { return a == b }
-        func numbers(_ s: String) -> [Double]? {
-            let inner = s.hasPrefix("[") && s.hasSuffix("]") ? String(s.dropFirst().dropLast()) : s
-            let parts = inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "") }
-            let values = parts.compactMap(Double.init)
-            return values.count == parts.count && !parts.isEmpty ? values : nil
-        }
-        guard a.hasPrefix("[") == b.hasPrefix("["), let x = numbers(a), let y = numbers(b) else { return false }
-        return x == y
-    }
-}
-
-// MARK: - The grid
-
-/// One grid point.
-public struct GridPoint {
-    public let id: Int
-    public let config: RunConfig
-    public var name: String {
-        "K\(config.classes)-E\(config.exemplars)-\(config.variant.rawValue)-s\(config.seed)"
-    }
-}
-
-/// The grid's runs, made from the index on demand (classes outermost, seeds
-/// innermost): nothing proportional to the grid is kept, so a
-/// million-point grid costs nothing until its runs are used.
-public struct Grid: RandomAccessCollection {
-    let spec: SweepSpec
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { spec.classes.count * spec.exemplars.count * spec.variants.count * spec.seeds.count }
-
-    public subscript(id: Int) -> GridPoint {
-        precondition(id >= 0 && id < endIndex, "run \(id) is outside the grid of \(endIndex)")
-        var rest = id
-        let s = rest % spec.seeds.count; rest /= spec.seeds.count
-        let v = rest % spec.variants.count; rest /= spec.variants.count
-        let e = rest % spec.exemplars.count; rest /= spec.exemplars.count
-        var c = spec.base
-        c.classes = spec.classes[rest]; c.exemplars = spec.exemplars[e]; c.variant = spec.variants[v]; c.seed = spec.seeds[s]
-        c.evalClasses = spec.evalClasses ?? Swift.min(c.classes, 1600)
-        c.evalExemplars = spec.evalExemplars ?? Swift.min(c.exemplars, 5)
-        return GridPoint(id: id, config: c)
     }
 }
 
 extension SweepSpec {
-    public var runs: Grid { Grid(spec: self) }
+    public var runs: Grid { grid }
 
-    /// Relative cost of every run of a cell (classes x exemplars x variant):
-    /// matrix-product FLOPs of the whole run. Seeds do not change it.
+    /// Relative cost of every run of a cell: matrix-product FLOPs of the
+    /// whole run. Seeds do not change it.
     public func cellCosts() -> [Double] {
-        let dim = (try? data.available().dim) ?? 1  // read once (an HDF5 open for a features file)
-        return stride(from: 0, to: runs.count, by: seeds.count).map { first in
-            let config = runs[first].config
+        var dims: [String: Int] = [:]  // one read per data source (an HDF5 open for a features file)
+        return (0..<grid.cellCount).map { cell in
+            let config = grid[cell * grid.seedCount].config
+            let key = config.data.key
+            let dim = dims[key] ?? ((try? config.data.available().dim) ?? 1)
+            dims[key] = dim
             return config.model(inputDim: dim).flopsPerStep(batch: config.batch) * Double(config.steps)
         }
     }
@@ -273,7 +224,7 @@ extension SweepSpec {
     /// `ids` in the order they are handed out: longest expected run first,
     /// then by id. O(n log n) in the number of runs.
     public func schedule(of ids: [Int]) -> [Int] {
-        let costs = cellCosts(), perCell = seeds.count
+        let costs = cellCosts(), perCell = grid.seedCount
         return ids.sorted { a, b in
             let ca = costs[a / perCell], cb = costs[b / perCell]
             return ca != cb ? ca > cb : a < b
@@ -283,14 +234,63 @@ extension SweepSpec {
     /// Every run in hand-out order.
     public var schedule: [GridPoint] { schedule(of: Array(0..<runs.count)).map { runs[$0] } }
 
-    /// Largest classes and exemplars any run uses: the table a worker loads once.
-    public var tableSize: (classes: Int, exemplars: Int) { (classes.max()!, exemplars.max()!) }
+    /// Every data source the runs use, each with the largest classes and
+    /// exemplars any run takes from it: the tables a node loads once.
+    public var tables: [(data: DataSource, classes: Int, exemplars: Int)] {
+        var out: [(data: DataSource, classes: Int, exemplars: Int)] = []
+        let cells: [Int] = grid.sweepsData ? Array(0..<grid.cellCount) : [0]
+        for cell in cells {
+            let c = grid[cell * grid.seedCount].config
+            if let i = out.firstIndex(where: { $0.data == c.data }) {
+                out[i].classes = max(out[i].classes, c.classes)
+                out[i].exemplars = max(out[i].exemplars, c.exemplars)
+            } else {
+                out.append((c.data, c.classes, c.exemplars))
+            }
+        }
+        if !grid.sweepsData, let i = out.indices.first {  // every cell shares the source: the axes give its size
+            out[i].classes = grid.axes.first { $0.name == "classes" }!.values.map(\.int).max()!
+            out[i].exemplars = grid.axes.first { $0.name == "exemplars" }!.values.map(\.int).max()!
+        }
+        return out
+    }
 
-    public var evalPoints: [Int] { base.evalPoints }
+    /// Reads every features file the runs use, so that a NaN or a wrong
+    /// shape is found before anything starts.
+    public func checkFeatures() throws {
+        for t in tables {
+            guard case .file = t.data else { continue }
+            _ = try t.data.table(classes: t.classes, exemplars: t.exemplars)
+        }
+    }
+
+    /// Sequence counts at which runs evaluate: the union over every run
+    /// (one list unless the training length or intervals are swept).
+    public var evalPoints: [Int] {
+        let sweepsLength = ["training.sequences", "training.eval_interval", "training.batch"].contains { grid.sweeps($0) }
+        let cells: [Int] = sweepsLength ? Array(0..<grid.cellCount) : [0]
+        return Array(Set(cells.flatMap { grid[$0 * grid.seedCount].config.evalPoints })).sorted()
+    }
+
+    /// Training sequences of every run in `ids`.
+    public func sequences(of ids: [Int]) -> Int {
+        guard grid.sweeps("training.sequences") else { return ids.count * grid[0].config.sequences }
+        return ids.reduce(0) { $0 + grid[$1].config.sequences }
+    }
 
     /// Folder of the per-run checkpoints, beside the results file.
     public var checkpointFolder: String { results + ".checkpoints" }
     public func checkpoint(for run: GridPoint) -> URL {
         URL(fileURLWithPath: checkpointFolder).appendingPathComponent("run-\(run.id)-\(run.name).h5")
+    }
+}
+
+extension DataSource {
+    /// Identity of the source as text (for grouping).
+    var key: String {
+        switch self {
+        case .synthetic(let s): return "synthetic \(s.classes) \(s.exemplars) \(s.dim) \(s.noise) \(s.seed)"
+        case .file(let f): return "file \(f.path) \(f.dataset)"
+        }
     }
 }

@@ -90,6 +90,9 @@ public struct RunConfig: Codable, Equatable {
         if checkpointInterval < 0 { out.append("checkpoint-interval must not be negative (got \(checkpointInterval))") }
         let lr = adam.learningRate
         if !(lr.isFinite && lr > 0) { out.append("learning-rate must be a positive finite number (got \(lr))") }
+        if let wd = adam.weightDecay, !(wd.isFinite && wd >= 0 && lr * wd < 1) {
+            out.append("weight-decay must be a finite number >= 0 with learning-rate x weight-decay < 1 (got \(wd))")
+        }
         if !(0..<1).contains(adam.beta1) || !(0..<1).contains(adam.beta2) { out.append("Adam betas must lie in [0, 1)") }
         // the iwl and ciwl evaluators need `pairs` context classes besides the query's
         if evalClasses < pairs + 1 || evalClasses > classes {

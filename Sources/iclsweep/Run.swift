@@ -59,28 +59,31 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let s = try SweepSpec.load(path: spec)
-        let runs = s.runs
-        let sequences = runs.count * s.base.sequences
+        let runs = s.runs, seeds = runs.seedCount
+        let sequences = s.sequences(of: Array(0..<runs.count))
         var flops = 0.0, longest = 0.0
-        let costs = s.cellCosts()
-        for (index, cell) in stride(from: 0, to: runs.count, by: s.seeds.count).enumerated() {
+        for (cell, cost) in s.cellCosts().enumerated() {
             // training steps, plus the evaluations: forward only, about a third of a step per sequence
-            let config = runs[cell].config, cost = costs[index]
+            let config = runs[cell * seeds].config
             let evals = Double(config.evalPoints.count * config.applicableEvaluators.count * config.evalSequences)
-            flops += Double(s.seeds.count) * (cost + evals / Double(config.batch) * cost / Double(config.steps) / 3)
+            flops += Double(seeds) * (cost + evals / Double(config.batch) * cost / Double(config.steps) / 3)
             longest = max(longest, cost)
         }
-        if case .file = s.data {
-            let size = s.tableSize
-            _ = try s.data.table(classes: size.classes, exemplars: size.exemplars)  // shape and finite values
-        }
+        try s.checkFeatures()  // shape and finite values of features files
         print("spec \(spec): valid")
-        print("sweep '\(s.name)': \(s.classes.count) class counts x \(s.exemplars.count) exemplar counts x "
-              + "\(s.variants.count) variants x \(s.seeds.count) seeds = \(runs.count) runs")
+        let axes = runs.axes.dropLast().map { "\($0.name) (\($0.mainCount))" }.joined(separator: " x ")
+        let edits = [("excluded", runs.exclude.count), ("included", runs.include.count)].filter { $0.1 > 0 }
+            .map { ", \($0.1) partial point\($0.1 == 1 ? "" : "s") \($0.0)" }.joined()
+        print("sweep '\(s.name)': \(axes)\(edits) = \(runs.cellCount) cells, each with \(seeds) seed\(seeds == 1 ? "" : "s"): \(runs.count) runs")
+        for axis in runs.axes where axis.mainCount > 1 || axis.isField {
+            print("  \(axis.name): \(axis.values.map(\.description).joined(separator: ", "))")
+        }
         print("results: \(s.results)")
-        if case .file(let f) = s.data {
-            print("features: \(f.path) '\(f.dataset)': the first \(s.tableSize.classes) classes x \(s.tableSize.exemplars) exemplars "
-                  + "the sweep uses are all finite")
+        for t in s.tables {
+            if case .file(let f) = t.data {
+                print("features: \(f.path) '\(f.dataset)': the first \(t.classes) classes x \(t.exemplars) exemplars "
+                      + "the sweep uses are all finite")
+            }
         }
         print("training: \(Format.count(sequences)) sequences in all, \(s.evalPoints.count) evaluation points per run")
         print(String(format: "compute: %.3g FLOPs, about %@ core-hours at %.0f GFLOP/s per core; the longest run about %@",

@@ -35,6 +35,9 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("zipf-alpha"),
             help: "Training classes drawn with probability proportional to (k+1)^-alpha [uniform].")
     var zipfAlpha: Double?
+    @Option(name: .customLong("weight-decay"),
+            help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * wd [none, as the paper].")
+    var weightDecay: Double?
     @Option(help: "Model width d_model.") var width = 64
     @Option(help: "Attention heads.") var heads = 8
     @Option(help: "Transformer layers.") var layers = 2
@@ -51,6 +54,7 @@ struct RunOptions: ParsableArguments {
         c.classFrequency = zipfAlpha.map { .zipf(alpha: $0) }
         c.width = width; c.heads = heads; c.layers = layers; c.pairs = pairs; c.maxPositions = positions
         c.adam = AdamSettings(learningRate: learningRate)
+        c.adam.weightDecay = weightDecay
         return c
     }
 

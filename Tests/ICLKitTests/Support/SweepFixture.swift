@@ -63,12 +63,43 @@ struct SweepFixture {
         }
         out["runs/status"] = (try file.read("runs/status") as [Int32]).map { UInt64($0) }
         out["runs/checksum"] = try file.read("runs/checksum") as [UInt64]
+        let axes = ((try? file.attribute("axes")) ?? "").split(separator: ",")
+        for axis in axes {
+            let d = try file.dataset("runs/axes/\(axis)")
+            out["runs/axes/\(axis)"] = try d.holdsStrings ? try d.readStrings().map { s in var sum = Checksum(); sum.add(s); return sum.value }
+                : (try d.read() as [Double]).map(\.bitPattern)
+        }
         for name in ["runs/name", "runs/variant", "runs/message"] {
             out[name] = try file.dataset(name).readStrings().map { s in
                 var sum = Checksum(); sum.add(s); return sum.value
             }
         }
         return out
+    }
+
+    /// Starts `run SPEC` on 3 ranks and SIGKILLs a worker once one run is
+    /// done and another is `partway` sequences in with a checkpoint on disk;
+    /// returns when mpirun has exited (non-zero, as it reports the kill).
+    static func runAndKillAWorker(_ spec: String, results: String, partway: Int = 8000,
+                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
+        let output = Launcher.Output(pipe)
+        var victim: Int32?
+        let deadline = Date().addingTimeInterval(120)
+        while victim == nil && job.isRunning && Date() < deadline {
+            usleep(100_000)
+            guard let t = try? ResultsFile.openForReading(results).table() else { continue }
+            let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: results + ".checkpoints")) ?? []
+            if t.statuses.contains(.done), t.statuses.indices.contains(where: { t.statuses[$0] == .running && t.sequencesDone[$0] >= partway }),
+               checkpoints.count > t.statuses.filter({ $0 == .done }).count {
+                victim = Launcher.children(of: job.processIdentifier).last
+            }
+        }
+        if victim == nil { job.terminate() }
+        let pid = try XCTUnwrap(victim, "no run was part-way before the sweep ended:\n\(output.text)", file: file, line: line)
+        kill(pid, SIGKILL)
+        job.waitUntilExit()
+        XCTAssertNotEqual(job.terminationStatus, 0, "mpirun reports the killed rank", file: file, line: line)
     }
 
     static func assertSame(_ a: [String: [UInt64]], _ b: [String: [UInt64]], _ label: String,

@@ -52,24 +52,7 @@ final class SweepIntegrationTests: XCTestCase {
         // 3 ranks, one worker SIGKILLed mid-run, then the same command again.
         let killed = try writeSpec("killed.yaml", results: "killed.h5")
         let killedPath = dir.appendingPathComponent("killed.h5").path
-        let (job, pipe) = try Launcher.start(["run", killed], ranks: 3)
-        let firstOutput = Launcher.Output(pipe)
-        var victim: Int32?
-        let deadline = Date().addingTimeInterval(120)
-        while victim == nil && job.isRunning && Date() < deadline {
-            usleep(100_000)
-            // Wait until one run is done and another is part-way with a checkpoint on disk.
-            guard let t = try? ResultsFile.openForReading(killedPath).table() else { continue }
-            let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: killedPath + ".checkpoints")) ?? []
-            if t.statuses.contains(.done), t.statuses.indices.contains(where: { t.statuses[$0] == .running && t.sequencesDone[$0] >= 8000 }),
-               checkpoints.count > t.statuses.filter({ $0 == .done }).count {
-                victim = Launcher.children(of: job.processIdentifier).last
-            }
-        }
-        let pid = try XCTUnwrap(victim, "no run was part-way before the sweep ended:\n\(firstOutput.text)")
-        kill(pid, SIGKILL)
-        job.waitUntilExit()
-        XCTAssertNotEqual(job.terminationStatus, 0, "mpirun reports the killed rank")
+        try SweepFixture.runAndKillAWorker(killed, results: killedPath)
         let interrupted = try ResultsFile.openForReading(killedPath).table()
         XCTAssert(interrupted.statuses.contains(.running), "the file stays readable and shows the interrupted run")
         XCTAssert(interrupted.statuses.contains { $0 != .done }, "work remained")

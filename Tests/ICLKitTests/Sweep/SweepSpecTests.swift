@@ -59,11 +59,11 @@ final class SweepSpecTests: XCTestCase {
         e = error(edited("exemplars: [4]", "exemplars: [9]"))
         XCTAssert(e.contains("grid.exemplars") && e.contains("exceeds the 4 exemplars"), e)
         e = error(edited("[bursty, icl_only]", "[bursty, sometimes]"))
-        XCTAssert(e.contains("grid.variants[1]: unknown variant 'sometimes'"), e)
+        XCTAssert(e.contains("grid.variants[1]: unknown value 'sometimes' (expected one of: bursty, matched"), e)
         e = error(edited("eval_interval: 1600", "eval_interval: 1000"))
         XCTAssert(e.contains("training.eval_interval: 1000 is not a multiple of the batch size 32"), e)
         e = error(edited("learning_rate: 1.0e-3", "learning_rate: -1"))
-        XCTAssert(e.contains("training.learning_rate: must be a positive finite number"), e)
+        XCTAssert(e.contains(":8: training.learning_rate: must be a positive finite number, got -1.0"), e)
         e = error(edited("name: t\n", ""))
         XCTAssert(e.contains("name: missing"), e)
         e = error("name: [unclosed")
@@ -87,7 +87,9 @@ final class SweepSpecTests: XCTestCase {
                                .replacingOccurrences(of: "sequences: 3200", with: "sequences: 3_200"))
         XCTAssertEqual(a.differences(from: b), [])
         let c = try parse(Self.valid.replacingOccurrences(of: "learning_rate: 1.0e-3", with: "learning_rate: 0.0006"))
-        XCTAssertEqual(c.differences(from: a), ["training.learning_rate: 5.0e-4 -> 0.0006"])
+        XCTAssertEqual(c.differences(from: a), ["training.learning_rate: 0.0005 -> 0.0006"])
+        let e = try parse(Self.valid.replacingOccurrences(of: "  batch: 32\n", with: ""))
+        XCTAssertEqual(e.differences(from: try parse(Self.valid)), [], "a default and the same value written out are the same")
         let d = try parse(Self.valid.replacingOccurrences(of: "seeds: [0, 1, 2]", with: "seeds: [0, 1, 2.0e0]"))
         XCTAssertEqual(d.differences(from: try parse(Self.valid)), [], "lists of numbers too")
     }
@@ -124,6 +126,105 @@ final class SweepSpecTests: XCTestCase {
         XCTAssertEqual(error(Self.valid.replacingOccurrences(of: "  eval_interval: 1600", with: "  eval_interval: 1600\n  class_frequency: zipf\n  zipf_alpha: -1")),
                        "/tmp/spec.yaml:11: training.zipf_alpha: must be a finite number >= 0, got -1.0")
         XCTAssertEqual(error(Self.valid.replacingOccurrences(of: "  eval_interval: 1600", with: "  eval_interval: 1600\n  class_frequency: power")),
-                       "/tmp/spec.yaml:10: training.class_frequency: unknown class frequency 'power' (expected uniform or zipf)")
+                       "/tmp/spec.yaml:10: training.class_frequency: unknown value 'power' (expected one of: uniform, zipf)")
+    }
+
+    // MARK: - Grid over any field
+
+    static let swept = """
+    name: t
+    results: out/t.h5
+    data:
+      synthetic: {classes: 16, exemplars: 4, dim: 8, seed: 0}
+    training:
+      sequences: 3200
+      eval_interval: 1600
+    evaluation: {sequences: 100}
+    grid:
+      classes: [8, 16]
+      variants: [bursty, matched, icl_only]
+      training.learning_rate: [1.0e-4, 3.0e-4]
+      data.synthetic.noise: [0.1, 0.5]
+      seeds: [0, 1]
+      exclude:
+        - {variants: icl_only, data.synthetic.noise: 0.5}
+        - {classes: 8, training.learning_rate: 3.0e-4}
+      include:
+        - {variants: ciwl_only, training.learning_rate: 1.0e-3, data.synthetic.noise: [0.1, 0.9]}
+    """
+
+    func testAnyFieldIsAnAxisWithIncludeAndExclude() throws {
+        let s = try parse(Self.swept)
+        // product 2 x 3 x 2 x 2 = 24 cells; exclude icl_only x noise 0.5 (4) and classes 8 x lr 3e-4 (6,
+        // one of them already gone): 24 - 4 - 5 = 15; include ciwl_only x lr 1e-3 x 2 noises x 2 classes = 4
+        XCTAssertEqual(s.runs.cellCount, 19)
+        XCTAssertEqual(s.runs.count, 38)
+        XCTAssertEqual(s.runs[0].name, "K8-E4-bursty-lr0.0001-noise0.1-s0")
+        XCTAssertEqual(s.runs[1].name, "K8-E4-bursty-lr0.0001-noise0.1-s1")
+        XCTAssertEqual(s.runs.last!.name, "K16-E4-ciwl_only-lr0.001-noise0.9-s1")
+        let names = s.runs.map(\.name)
+        XCTAssertEqual(Set(names).count, 38)
+        XCTAssertFalse(names.contains { $0.contains("icl_only") && $0.contains("noise0.5") })
+        XCTAssertFalse(names.contains { $0.hasPrefix("K8-") && $0.contains("lr0.0003") })
+        XCTAssertTrue(names.contains("K16-E4-icl_only-lr0.0003-noise0.1-s1"))
+        // the values reach the runs' configs
+        let last = s.runs.last!.config
+        XCTAssertEqual(last.adam.learningRate, 1e-3)
+        XCTAssertEqual(last.variant, .ciwlOnly)
+        guard case .synthetic(let d) = last.data else { return XCTFail("synthetic data expected") }
+        XCTAssertEqual(d.noise, 0.9)
+        XCTAssertEqual(d.dim, 8)
+        XCTAssertEqual(s.runs[0].fields.map(\.path), ["training.learning_rate", "data.synthetic.noise"])
+        // one feature table per data source, sized for the runs that use it
+        XCTAssertEqual(s.tables.count, 3)
+        XCTAssertTrue(s.tables.allSatisfy { $0.classes == 16 && $0.exemplars == 4 })
+        // defaults: exemplars from the data, evaluation from the runs
+        XCTAssertEqual(s.runs[0].config.exemplars, 4)
+        XCTAssertEqual(s.runs[0].config.evalClasses, 8)
+    }
+
+    func testSweptTrainingLengthsGiveTheUnionOfEvaluationPoints() throws {
+        let s = try parse(Self.valid.replacingOccurrences(of: "  sequences: 3200\n", with: "")
+            .replacingOccurrences(of: "  seeds: [0, 1, 2]", with: "  seeds: [0, 1, 2]\n  training.sequences: [3200, 4800]"))
+        XCTAssertEqual(s.evalPoints, [0, 1600, 3200, 4800])
+        XCTAssertEqual(s.sequences(of: [0, 3]), 3200 + 4800)
+        XCTAssertEqual(s.runs[3].name, "K8-E4-bursty-seq4800-s0")
+    }
+
+    func testGridErrorsNameTheLine() {
+        func withGrid(_ extra: String) -> String { error(Self.valid + "\n" + extra) }
+        XCTAssertEqual(withGrid("  training.momentum: [0.9]"),
+                       "/tmp/spec.yaml:16: grid.training.momentum: unknown key in grid (expected classes, exemplars, variants, seeds, "
+                       + "include, exclude, or a field's dotted path such as training.learning_rate)")
+        XCTAssertEqual(withGrid("  training: [1]"),
+                       "/tmp/spec.yaml:16: grid.training: names a section, not a field: sweep one of its fields, e.g. training.sequences")
+        let noNoise = Self.valid.replacingOccurrences(of: "noise: 0.1, ", with: "")
+        XCTAssertEqual(error(noNoise + "\n  data.synthetic.noise: [0.1, -1]"),
+                       "/tmp/spec.yaml:16: grid.data.synthetic.noise[1]: must be a finite number >= 0, got -1.0")
+        XCTAssertEqual(withGrid("  model.width: [32, wide]"),
+                       "/tmp/spec.yaml:16: grid.model.width[1]: expected a whole number, got 'wide'")
+        XCTAssertEqual(withGrid("  training.learning_rate: [1.0e-4]"),
+                       "/tmp/spec.yaml:16: grid.training.learning_rate: is swept here and also set at line 8: keep one")
+        XCTAssertEqual(withGrid("  training.zipf_alpha: [0.5, 1.0]"),
+                       "/tmp/spec.yaml:16: grid.training.zipf_alpha: run K8-E4-bursty-alpha0.5-s0 has uniform class frequency: "
+                       + "a Zipf exponent applies only with class_frequency: zipf (exclude those points)")
+        XCTAssertEqual(withGrid("  training.weight_decay: [0, -0.1]"),
+                       "/tmp/spec.yaml:16: grid.training.weight_decay[1]: must be a finite number >= 0, got -0.1")
+        XCTAssertEqual(withGrid("  data.file.dataset: [a, b]"), "/tmp/spec.yaml:16: grid.data.file.dataset: cannot be swept (one value for the whole sweep)")
+        XCTAssertEqual(error(Self.valid.replacingOccurrences(of: "  batch: 32\n", with: "") + "\n  training.batch: [32, 48]"),
+                       "/tmp/spec.yaml:15: grid.training.batch: run K8-E4-bursty-b48-s0: 3200 is not a multiple of the batch size 48")
+        XCTAssertEqual(withGrid("  model.width: [64, 60]"),
+                       "/tmp/spec.yaml:16: grid.model.width: run K8-E4-bursty-w60-s0: heads (8) must divide width (60)")
+        XCTAssertEqual(withGrid("  exclude: [{variants: matched}]"),
+                       "/tmp/spec.yaml:16: grid.exclude[0].variants: matched is not among the grid's values of variants")
+        XCTAssertEqual(withGrid("  exclude: [{seeds: 1}]"),
+                       "/tmp/spec.yaml:16: grid.exclude[0].seeds: every point runs every seed: seeds cannot be named in exclude")
+        XCTAssertEqual(withGrid("  include: [{model.width: 32}]"),
+                       "/tmp/spec.yaml:16: grid.include[0].model.width: unknown key in grid.include[0] (expected one of: classes, exemplars, variants, seeds)")
+        XCTAssertEqual(withGrid("  exclude: [{variants: [bursty, icl_only]}]"), "/tmp/spec.yaml:12: grid: exclude removes every point of the grid")
+        let file = Self.valid.replacingOccurrences(of: "  synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0}",
+                                                   with: "  file: {path: /nonexistent/features.h5}")
+        XCTAssertEqual(error(file + "\n  data.synthetic.noise: [0.1]"),
+                       "/tmp/spec.yaml:16: grid.data.synthetic.noise: applies only to synthetic data (data: synthetic)")
     }
 }
