@@ -17,7 +17,7 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 /// afterwards each rank writes only its own runs' rows, independently.
 ///
 ///     /runs/{name, variant, message, host}        (R) fixed-length strings
-///     /runs/{classes, exemplars, seed, sequences_done}   (R) int64
+///     /runs/{classes, exemplars, seed, sequences, sequences_done}   (R) int64
 ///     /runs/{status, rank}                        (R) int32
 ///     /runs/{wall_seconds, seq_per_sec}           (R) float64
 ///     /runs/checksum                              (R) uint64, 0 until the run is done
@@ -95,6 +95,7 @@ public final class ResultsFile {
             let exemplars = try file.createDataset("runs/exemplars", of: Int64.self, shape: [R])
             let seeds = try file.createDataset("runs/seed", of: Int64.self, shape: [R])
             let done = try file.createDataset("runs/sequences_done", of: Int64.self, shape: [R])
+            let total = try file.createDataset("runs/sequences", of: Int64.self, shape: [R])
             let status = try file.createDataset("runs/status", of: Int32.self, shape: [R], fill: RunStatus.pending.rawValue)
             let rank = try file.createDataset("runs/rank", of: Int32.self, shape: [R], fill: -1)
             let wall = try file.createDataset("runs/wall_seconds", of: Double.self, shape: [R], fill: .nan)
@@ -119,6 +120,8 @@ public final class ResultsFile {
                 try classes.write(values.map { Int64($0[c].int) })
                 try exemplars.write(values.map { Int64($0[e].int) })
                 try seeds.write(values.map { Int64($0[s].int) })
+                let length = runs.sweeps("training.sequences") ? nil : Int64(runs[0].config.sequences)
+                try total.write((0..<R).map { length ?? Int64(runs[$0].config.sequences) })
                 try points.write(spec.evalPoints.map(Int64.init))
                 for (axis, d) in zip(fieldAxes, axes) {
                     let i = at(axis.name)
@@ -126,7 +129,7 @@ public final class ResultsFile {
                     else { try d.writeStrings(values.map { $0[i].text }, start: 0) }
                 }
             }
-            for d in [names, variants, message, host, classes, exemplars, seeds, done, status, rank, wall, rate,
+            for d in [names, variants, message, host, classes, exemplars, seeds, done, total, status, rank, wall, rate,
                       checksum, points, trainLoss] + metrics + axes { try d.close() }
             try file.flush()
             try file.close()
@@ -263,6 +266,8 @@ public final class ResultsFile {
         let trainLoss: [Double] = try dataset("metrics/train_loss").read()
         let points = try ints("metrics/sequences")
         let rank: [Int32] = try dataset("runs/rank").read()
+        // each run's length (files before it was stored: every run ran to the last point)
+        let totals = (try? ints("runs/sequences")) ?? [Int](repeating: points.last ?? 0, count: R)
         let axisNames = ((try? file.attribute("axes")) ?? "").split(separator: ",").map(String.init)
         let axisValues = try axisNames.map { path -> [String] in
             let d = try dataset("runs/axes/\(path)")
@@ -283,7 +288,7 @@ public final class ResultsFile {
             hosts: try dataset("runs/host").readStrings(), ranks: rank.map(Int.init),
             sequencesDone: try ints("runs/sequences_done"), wallSeconds: try dataset("runs/wall_seconds").read(),
             sequencesPerSecond: try dataset("runs/seq_per_sec").read(), checksums: try dataset("runs/checksum").read(),
-            points: points, histories: histories, axes: axisNames, axisValues: axisValues)
+            points: points, histories: histories, axes: axisNames, axisValues: axisValues, sequencesTotal: totals)
     }
 }
 
@@ -311,5 +316,7 @@ public struct ResultsTable {
     /// each one's value per run (canonical text).
     public var axes: [String] = []
     public var axisValues: [[String]] = []
+    /// Each run's training length.
+    public var sequencesTotal: [Int] = []
     public var count: Int { names.count }
 }

@@ -49,18 +49,19 @@ struct Status: ParsableCommand {
             print("sweep '\(t.name)': \(tally); \(state.summary)")
             throw ExitCode(state.exitCode)
         }
-        let total = t.points.last ?? 0
+        let width = max(32, t.names.map(\.count).max() ?? 0)
         print("sweep '\(t.name)': \(t.count) runs")
         print(tally)
         print("")
-        print("  id  run                              status     progress               seq/s  where")
+        print("  id  \("run".rightPad(width)) status     progress               seq/s  where")
         for r in 0..<t.count {
+            let total = t.sequencesTotal[r]
             let done = t.statuses[r] == .done ? total : t.sequencesDone[r]
             let pct = total > 0 ? 100 * Double(done) / Double(total) : 0
             let progress = "\(Format.count(done))/\(Format.count(total)) (\(Int(pct))%)"
             let rate = t.sequencesPerSecond[r].isNaN ? "-" : Format.count(Int(t.sequencesPerSecond[r]))
             let place = t.ranks[r] < 0 ? "-" : "\(t.hosts[r]):\(t.ranks[r])"
-            var line = "\(String(r).leftPad(4))  \(t.names[r].rightPad(32)) \(shown[r].rightPad(10)) "
+            var line = "\(String(r).leftPad(4))  \(t.names[r].rightPad(width)) \(shown[r].rightPad(10)) "
                 + "\(progress.rightPad(22)) \(rate.leftPad(6))  \(place)"
             if !t.messages[r].isEmpty { line += "  \(t.messages[r])" }
             print(line)
