@@ -30,9 +30,15 @@ public struct Plotter {
         }
     }
 
-    func title(_ c: CellSummary) -> String {
+    /// The cell in words; `compact` (overview panels): the run-name tags.
+    func title(_ c: CellSummary, compact: Bool = false) -> String {
+        let seeds = "(\(c.runs.count) seed\(c.runs.count == 1 ? "" : "s"))"
+        if compact {
+            let fields = zip(summary.axes, c.fields).map { " \(SpecField.byPath[$0]?.tag ?? $0)\($1)" }.joined()
+            return "K\(c.classes) E\(c.exemplars) \(c.variant)\(fields) \(seeds)"
+        }
         let fields = zip(summary.axes, c.fields).map { ", \($0.split(separator: ".").last!) \($1)" }.joined()
-        return "\(Format.count(c.classes)) classes, \(c.exemplars) exemplars, \(c.variant)\(fields) (\(c.runs.count) seed\(c.runs.count == 1 ? "" : "s"))"
+        return "\(Format.count(c.classes)) classes, \(c.exemplars) exemplars, \(c.variant)\(fields) \(seeds)"
     }
 
     /// The figure rows' key: every swept value but the variant.
@@ -67,7 +73,7 @@ public struct Plotter {
             out += "<polygon points='\((upper + lower).joined(separator: " "))' fill='\(color)' fill-opacity='0.18' stroke='none'/>\n"
             out += "<polyline points='\(s.map { "\(px($0.x)),\(py($0.mean))" }.joined(separator: " "))' fill='none' stroke='\(color)' stroke-width='2'/>\n"
         }
-        out += "<text x='\(x0 + w / 2)' y='\(y0 - 8)' font-size='\(full ? 15 : 12)' text-anchor='middle'>\(title(cell))</text>\n"
+        out += "<text x='\(x0 + w / 2)' y='\(y0 - 8)' font-size='\(full ? 15 : 12)' text-anchor='middle'>\(title(cell, compact: !full && !summary.axes.isEmpty))</text>\n"
         if full {
             out += "<text x='\(x0 + w / 2)' y='\(y0 + h + 36)' font-size='13' text-anchor='middle'>training sequences seen</text>\n"
             out += "<text x='\(x0 - 46)' y='\(y0 + h / 2)' font-size='13' text-anchor='middle' transform='rotate(-90 \(x0 - 46) \(y0 + h / 2))'>accuracy</text>\n"

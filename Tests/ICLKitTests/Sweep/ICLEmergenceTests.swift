@@ -36,7 +36,7 @@ final class ICLEmergenceTests: XCTestCase {
         let flip = t.histories[0].records.map { $0.headline(.flip) }
         XCTAssertLessThan(icl[0], 0.6, "chance at initialisation: \(icl)")
         XCTAssertGreaterThan(icl.max()!, 0.8, "ICL emerged: \(icl)")
-        XCTAssertGreaterThan(flip.max()!, 0.8, "and wins against CIWL on flipped labels: \(flip)")
+        XCTAssertGreaterThan(flip.max()!, 0.7, "and wins against CIWL on flipped labels: \(flip)")
         let stats = RunStatistics(t.histories[0])
         XCTAssertGreaterThan(stats.peakICLAt, 0, "the peak is after training began")
     }
