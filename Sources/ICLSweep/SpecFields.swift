@@ -73,7 +73,8 @@ enum FieldKind {
 struct SpecField {
     let path: String
     let kind: FieldKind
-    /// nil: required, or (for evaluation.classes/exemplars) derived from the run.
+    /// nil: required, or derived from the run (evaluation.classes/exemplars,
+    /// training.relabel_set: the run's class count).
     let defaultValue: FieldValue?
     /// Prefix of the value in run names when swept; nil: cannot be swept.
     let tag: String?
@@ -125,11 +126,13 @@ struct SpecField {
         SpecField(path: "training.weight_decay", kind: .number(min: 0, exclusive: false), defaultValue: .double(0), tag: "wd") {
             $0.adam.weightDecay = $1.double > 0 ? $1.double : nil
         },
+        SpecField(path: "training.init_seed", kind: .seed, defaultValue: nil, tag: "init") { $0.initSeed = UInt64($1.int) },
+        SpecField(path: "training.data_seed", kind: .seed, defaultValue: nil, tag: "data") { $0.dataSeed = UInt64($1.int) },
         SpecField(path: "training.eval_interval", kind: .count(min: 1), defaultValue: nil, tag: "evi") { $0.evalInterval = $1.int },
         SpecField(path: "training.checkpoint_interval", kind: .count(min: 0), defaultValue: .int(0), tag: "cki") {
             $0.checkpointInterval = $1.int
         },
-        SpecField(path: "training.relabel_set", kind: .count(min: 1), defaultValue: .int(2), tag: "relabel") { $0.relabelSet = $1.int },
+        SpecField(path: "training.relabel_set", kind: .count(min: 1), defaultValue: nil, tag: "relabel") { $0.relabelSet = $1.int },
         SpecField(path: "training.class_frequency", kind: .choice(["uniform", "zipf"]), defaultValue: .text("uniform"), tag: "") {
             $0.classFrequency = $1.text == "zipf" ? .zipf(alpha: 1) : nil
         },

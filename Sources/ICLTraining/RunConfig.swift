@@ -11,6 +11,11 @@ public struct RunConfig: Codable, Equatable {
     public var exemplars: Int
     public var variant: Variant
     public var seed: UInt64
+    /// Seeds of the model's initialisation and of the training sequences, as
+    /// the authors seed them apart; nil (stored configs without them too):
+    /// `seed`, which is what a grid's `seeds` sets.
+    public var initSeed: UInt64?
+    public var dataSeed: UInt64?
     /// Training length in sequences; a multiple of `batch`.
     public var sequences: Int
     public var batch: Int = 32
@@ -23,8 +28,12 @@ public struct RunConfig: Codable, Equatable {
     /// first `evalExemplars` exemplars (the paper: 1,600 and 5).
     public var evalClasses: Int
     public var evalExemplars: Int
-    /// Label set `icl_only` relabels into; it is that run's number of outputs.
-    public var relabelSet: Int = 2
+    /// Label set `icl_only` relabels into; it is that run's number of
+    /// outputs. nil: the run's class count, as the paper (`fs_relabel` over
+    /// 12,800 labels); stored configs without it read as nil.
+    public var relabelSet: Int?
+    /// The size of the relabel set in effect.
+    public var relabelLabels: Int { relabelSet ?? classes }
     /// How training sequences pick classes; nil is uniform (and leaves the
     /// stored config, and so existing checkpoints, as they were).
     public var classFrequency: ClassFrequency?
@@ -51,7 +60,7 @@ public struct RunConfig: Codable, Equatable {
 
     /// The model for inputs of size `inputDim`, without reading the data.
     public func model(inputDim: Int) -> ModelConfig {
-        ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelSet : classes,
+        ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelLabels : classes,
                     width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
     }
 
@@ -64,11 +73,12 @@ public struct RunConfig: Codable, Equatable {
         return points
     }
 
-    /// Evaluators this run can measure: `icl_only` models only know the
-    /// relabel set's labels, so the evaluators that use true class labels
-    /// do not apply to them.
+    /// Evaluators this run can measure: every one (as the paper), except
+    /// that an `icl_only` model with a relabel set smaller than the class
+    /// count cannot output most true class labels, so the evaluators that
+    /// use them do not apply to it.
     public var applicableEvaluators: [Evaluator] {
-        variant == .iclOnly ? [.train, .icl] : Evaluator.allCases
+        variant == .iclOnly && relabelLabels < classes ? [.train, .icl] : Evaluator.allCases
     }
 
     /// Every problem with the config, each naming its option. Checks the data
@@ -107,8 +117,8 @@ public struct RunConfig: Codable, Equatable {
         if case .zipf(let alpha)? = classFrequency, !(alpha.isFinite && alpha >= 0) {
             out.append("zipf-alpha must be a finite number >= 0 (got \(alpha))")
         }
-        if variant == .iclOnly && relabelSet < pairs {
-            out.append("relabel-set (\(relabelSet)) must hold at least the \(pairs) labels of a context")
+        if variant == .iclOnly && relabelLabels < pairs {
+            out.append("relabel-set (\(relabelLabels)) must hold at least the \(pairs) labels of a context")
         }
         do {
             let (k, e, dim) = try data.available()

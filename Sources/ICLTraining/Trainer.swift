@@ -70,16 +70,16 @@ public final class Trainer {
         let layout = ParameterLayout(modelConfig)
         model = Transformer(config: modelConfig)
         params = ParameterSet(layout)
-        params.initializeFloat(seed: config.seed)
+        params.initializeFloat(seed: config.initSeed ?? config.seed)
         grads = ParameterSet(layout)
         adam = Adam(layout, settings: config.adam)
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
-                                  tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet,
+                                  tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
                                   frequency: config.classFrequency ?? .uniform)
         evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
-                                      tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelSet)
+                                      tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels)
         workspace = Workspace(modelConfig, batch: config.batch)
-        rng = RNG(seed: config.seed, stream: 0xDA7A)
+        rng = RNG(seed: config.dataSeed ?? config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)
     }
 

@@ -24,20 +24,22 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Sequences per Adam step.") var batch = 32
     @Option(name: .customLong("learning-rate"), help: "Adam learning rate.") var learningRate = 1e-5
     @Option(name: .customLong("eval-interval"), help: "Sequences between evaluations.") var evalInterval = 16_000
-    @Option(name: .customLong("eval-sequences"), help: "Sequences per evaluator.") var evalSequences = 1000
+    @Option(name: .customLong("eval-sequences"), help: "Sequences per evaluator (the paper: 5,000).") var evalSequences = 5000
     @Option(name: .customLong("eval-seed"), help: "Seed of the evaluator sets.") var evalSeed: UInt64 = 1234
     @Option(name: .customLong("eval-classes"), help: "Evaluators draw from the first N classes [min(classes, 1600)].")
     var evalClasses: Int?
     @Option(name: .customLong("eval-exemplars"), help: "Evaluators draw from the first N exemplars [min(exemplars, 5)].")
     var evalExemplars: Int?
-    @Option(name: .customLong("relabel-set"), help: "icl_only: size of the label set labels are drawn from.")
-    var relabelSet = 2
+    @Option(name: .customLong("relabel-set"), help: "icl_only: size of the label set labels are drawn from [classes, as the paper].")
+    var relabelSet: Int?
     @Option(name: .customLong("zipf-alpha"),
             help: "Training classes drawn with probability proportional to (k+1)^-alpha [uniform].")
     var zipfAlpha: Double?
     @Option(name: .customLong("weight-decay"),
             help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr * wd [none, as the paper].")
     var weightDecay: Double?
+    @Option(name: .customLong("init-seed"), help: "Seed of the initialisation [--seed].") var initSeed: UInt64?
+    @Option(name: .customLong("train-data-seed"), help: "Seed of the training sequences [--seed].") var trainDataSeed: UInt64?
     @Option(help: "Model width d_model.") var width = 64
     @Option(help: "Attention heads.") var heads = 8
     @Option(help: "Transformer layers.") var layers = 2
@@ -55,6 +57,8 @@ struct RunOptions: ParsableArguments {
         c.width = width; c.heads = heads; c.layers = layers; c.pairs = pairs; c.maxPositions = positions
         c.adam = AdamSettings(learningRate: learningRate)
         c.adam.weightDecay = weightDecay
+        c.initSeed = initSeed
+        c.dataSeed = trainDataSeed
         return c
     }
 

@@ -56,6 +56,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(a.params.storage.array, c.params.storage.array, "a different seed trains differently")
     }
 
+    /// The initialisation and the training sequences are seeded apart (as
+    /// the authors do); both default to `seed`, which keeps old runs as they were.
+    func testInitAndDataSeedsAreSeparate() throws {
+        let base = try makeTrainer(tinyConfig(sequences: 512))
+        var explicit = tinyConfig(sequences: 512)
+        explicit.initSeed = 11; explicit.dataSeed = 11
+        let same = try makeTrainer(explicit)
+        var otherData = tinyConfig(sequences: 512)
+        otherData.dataSeed = 5
+        let sameInit = try makeTrainer(otherData)
+        var otherInit = tinyConfig(sequences: 512)
+        otherInit.initSeed = 5
+        let sameData = try makeTrainer(otherInit)
+        XCTAssertEqual(sameInit.params.storage.array, base.params.storage.array, "same init, different data")
+        XCTAssertNotEqual(sameData.params.storage.array, base.params.storage.array, "different init")
+        for t in [base, same, sameInit, sameData] { _ = try t.run() }
+        XCTAssertEqual(same.params.storage.array, base.params.storage.array, "explicit seeds equal to seed change nothing")
+        XCTAssertEqual(same.history.bitPatterns, base.history.bitPatterns)
+        XCTAssertNotEqual(sameInit.params.storage.array, base.params.storage.array, "other sequences train differently")
+        XCTAssertFalse(tinyConfig().json.contains("initSeed"), "stored configs without them are unchanged")
+    }
+
     func testEvaluationPointsAndHistory() throws {
         var c = tinyConfig(sequences: 2560)
         c.evalInterval = 1024
@@ -66,8 +88,17 @@ final class TrainerTests: XCTestCase {
         for r in t.history.records { XCTAssert(r.accuracy.allSatisfy { (0...1).contains($0) }) }
     }
 
-    func testICLOnlyRunsHaveNoClassLabelEvaluators() throws {
-        let t = try makeTrainer(tinyConfig(variant: .iclOnly, sequences: 512))
+    /// As the paper: `icl_only` relabels into a set as large as the class
+    /// count and is measured by every evaluator; with a smaller relabel set
+    /// the model cannot output true class labels, and only train and icl apply.
+    func testICLOnlyRunsRelabelIntoEveryClassAndAreMeasuredByEveryEvaluator() throws {
+        var c = tinyConfig(variant: .iclOnly, sequences: 512)
+        XCTAssertNil(c.relabelSet)
+        let full = try makeTrainer(c)
+        XCTAssertEqual(full.config.model.outputs, c.classes)
+        XCTAssert(full.evaluate().accuracy.allSatisfy { !$0.isNaN }, "every evaluator applies")
+        c.relabelSet = 2
+        let t = try makeTrainer(c)
         XCTAssertEqual(t.config.model.outputs, 2)
         let r = t.evaluate()
         XCTAssertFalse(r.accuracy[0].isNaN)  // train
