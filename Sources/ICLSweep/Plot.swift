@@ -16,7 +16,7 @@ public struct Plotter {
     }
 
     static let colors: [Evaluator: String] = [
-        .train: "#7f7f7f", .icl: "#1f77b4", .iwl: "#2ca02c", .ciwl: "#d62728", .flip: "#9467bd",
+        .train: "#7f7f7f", .icl: "#1f77b4", .iwl: "#2ca02c", .ciwl: "#d62728", .flip: "#9467bd", .trainVariant: "#bcbd22",
     ]
 
     /// Mean and sd of an evaluator's headline accuracy over the cell's runs, per point.
@@ -90,8 +90,9 @@ public struct Plotter {
             out += "<line x1='\(x)' x2='\(x + 22)' y1='\(yy)' y2='\(yy)' stroke='\(Plotter.colors[e]!)' stroke-width='3'/>"
             out += "<text x='\(x + 28)' y='\(yy + 4)' font-size='12'>\(label)</text>\n"
         }
-        return out + "<text x='\(x)' y='\(y + 108)' font-size='11' fill='#555'>line: mean over seeds</text>"
-            + "<text x='\(x)' y='\(y + 123)' font-size='11' fill='#555'>band: ±1 sd</text>\n"
+        let below = y + Double(Evaluator.allCases.count) * 20 + 8
+        return out + "<text x='\(x)' y='\(below)' font-size='11' fill='#555'>line: mean over seeds</text>"
+            + "<text x='\(x)' y='\(below + 15)' font-size='11' fill='#555'>band: ±1 sd</text>\n"
     }
 
     static func shortCount(_ x: Double) -> String {

@@ -25,13 +25,13 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 ///                                                 field besides classes, exemplars, variants, seeds
 ///     /metrics/sequences                          (P) int64
 ///     /metrics/train_loss                         (R, P) float64, NaN until written
-///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 5) float64
+///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 6) float64
 ///
 /// Root attributes: format, name, spec (the YAML text), spec_hash,
 /// evaluators, statuses, axes (the swept fields' paths, comma-separated;
 /// absent in files without any).
 public final class ResultsFile {
-    public static let format = "iclsweep-results-2"
+    public static let format = "iclsweep-results-3"
     let file: H5File
     let runCount: Int
     let pointCount: Int
@@ -149,6 +149,10 @@ public final class ResultsFile {
         let file = try H5File.open(path, writable: writable, comm: comm)
         let found = try? file.attribute("format")
         guard found == format else {
+            if found == "iclsweep-results-2" {
+                throw HDF5Error(function: "open(\(path))", message: "written by an older iclsweep (format 2: five evaluators, "
+                                + "whose `train` was the run's own variant); read it with that version, or start a new results file")
+            }
             if found == "iclsweep-results-1" {
                 throw HDF5Error(function: "open(\(path))", message: "written by an older iclsweep (format 1, no checksums); "
                                 + "start a new results file")

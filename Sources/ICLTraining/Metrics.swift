@@ -55,7 +55,12 @@ extension History {
     }
 
     package static func read(from file: H5File, group: String) throws -> History {
-        History(sequences: try file.read("\(group)/sequences"), trainLoss: try file.read("\(group)/train_loss"),
+        let stored = try file.dataset("\(group)/accuracy").shape
+        if stored.count == 2 && stored[1] != Evaluator.allCases.count {
+            throw DataError("\(file.path): written by an older iclsweep with \(stored[1]) evaluators (this one has "
+                            + "\(Evaluator.allCases.count): \(Evaluator.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return History(sequences: try file.read("\(group)/sequences"), trainLoss: try file.read("\(group)/train_loss"),
                 accuracy: try file.read("\(group)/accuracy"),
                 inContextAccuracy: try file.read("\(group)/in_context_accuracy"), loss: try file.read("\(group)/loss"))
     }

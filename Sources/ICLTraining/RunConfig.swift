@@ -76,9 +76,9 @@ public struct RunConfig: Codable, Equatable {
     /// Evaluators this run can measure: every one (as the paper), except
     /// that an `icl_only` model with a relabel set smaller than the class
     /// count cannot output most true class labels, so the evaluators that
-    /// use them do not apply to it.
+    /// use them (train, iwl, ciwl, flip) do not apply to it.
     public var applicableEvaluators: [Evaluator] {
-        variant == .iclOnly && relabelLabels < classes ? [.train, .icl] : Evaluator.allCases
+        variant == .iclOnly && relabelLabels < classes ? [.icl, .trainVariant] : Evaluator.allCases
     }
 
     /// Every problem with the config, each naming its option. Checks the data

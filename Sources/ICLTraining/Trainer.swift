@@ -163,7 +163,8 @@ public final class Trainer {
         for (i, e) in Evaluator.allCases.enumerated() where config.applicableEvaluators.contains(e) {
             var rng = RNG(seed: config.evalSeed, stream: UInt64(i))
             var b = Batch(size: config.evalSequences, pairs: config.pairs)
-            evalSampler.fill(&b, kind: e == .train ? .train(config.variant) : .eval(e), rng: &rng)
+            let kind: SequenceKind = e == .train ? .train(.bursty) : e == .trainVariant ? .train(config.variant) : .eval(e)
+            evalSampler.fill(&b, kind: kind, rng: &rng)
             sets[e] = b
         }
         return sets

@@ -21,9 +21,8 @@ final class ResultsFileTests: XCTestCase {
     /// A history with a value per point that depends on the run.
     func history(_ spec: SweepSpec, run: Int) -> History {
         History(records: spec.evalPoints.map { p in
-            let x = Double(run) + Double(p) / 1e4
-            return EvalRecord(sequences: p, trainLoss: x, accuracy: [x, x, x, x, x], inContextAccuracy: [x, x, x, x, x],
-                              loss: [x, x, x, x, x])
+            let x = Double(run) + Double(p) / 1e4, all = [Double](repeating: x, count: Evaluator.allCases.count)
+            return EvalRecord(sequences: p, trainLoss: x, accuracy: all, inContextAccuracy: all, loss: all)
         })
     }
 
@@ -64,5 +63,18 @@ final class ResultsFileTests: XCTestCase {
             XCTAssert(text.contains("0 pending"), text)
         }
         try file.close()
+    }
+
+    /// Files of format 2 (five evaluators, `train` being the run's own
+    /// variant) are refused with that reason instead of being misread.
+    func testAnOlderFormatIsRefusedWithTheReason() throws {
+        let (spec, file) = try makeFile()
+        try file.close()
+        let raw = try H5File.open(spec.results, writable: true)
+        try raw.setAttribute("format", "iclsweep-results-2")
+        try raw.close()
+        XCTAssertThrowsError(try ResultsFile.openForReading(spec.results)) { error in
+            XCTAssert("\(error)".contains("format 2: five evaluators"), "\(error)")
+        }
     }
 }

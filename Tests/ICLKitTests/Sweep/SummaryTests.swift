@@ -9,10 +9,10 @@ final class SummaryTests: XCTestCase {
     /// A history with the given icl and flip in-context accuracies at 0, 10, 20, ...
     func history(icl: [Double], flip: [Double], ciwl: Double = 0.9) -> History {
         History(records: icl.indices.map { p in
-            var ic = [Double](repeating: 0.5, count: 5)
+            var ic = [Double](repeating: 0.5, count: Evaluator.allCases.count)
             ic[1] = icl[p]; ic[3] = ciwl; ic[4] = flip[p]
-            return EvalRecord(sequences: 10 * p, trainLoss: 1, accuracy: [1, 0, 0.1, 0, 0], inContextAccuracy: ic,
-                              loss: [1, 1, 1, 1, 1])
+            return EvalRecord(sequences: 10 * p, trainLoss: 1, accuracy: [1, 0, 0.1, 0, 0, 1], inContextAccuracy: ic,
+                              loss: [1, 1, 1, 1, 1, 1])
         })
     }
 

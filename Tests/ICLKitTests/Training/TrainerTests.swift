@@ -56,6 +56,20 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(a.params.storage.array, c.params.storage.array, "a different seed trains differently")
     }
 
+    /// `train` is plain bursty sequences for every run (the authors'
+    /// evaluator) with an in-context headline; `train_variant` is the run's
+    /// own variant. Same seeds, so same initial weights: a ciwl_only run and
+    /// a bursty run see the same `train` set and differ on `train_variant`.
+    func testTrainIsPlainBurstyAndTrainVariantIsTheRunsOwn() throws {
+        let bursty = try makeTrainer(tinyConfig()).evaluate()
+        let ciwl = try makeTrainer(tinyConfig(variant: .ciwlOnly)).evaluate()
+        let train = Evaluator.allCases.firstIndex(of: .train)!, own = Evaluator.allCases.firstIndex(of: .trainVariant)!
+        XCTAssertEqual(bursty.loss[train], ciwl.loss[train])
+        XCTAssertNotEqual(bursty.loss[own], ciwl.loss[own])
+        XCTAssert(Evaluator.train.headlineIsInContext)
+        XCTAssertEqual(bursty.headline(.train), bursty.inContextAccuracy[train])
+    }
+
     /// The initialisation and the training sequences are seeded apart (as
     /// the authors do); both default to `seed`, which keeps old runs as they were.
     func testInitAndDataSeedsAreSeparate() throws {
@@ -101,9 +115,9 @@ final class TrainerTests: XCTestCase {
         let t = try makeTrainer(c)
         XCTAssertEqual(t.config.model.outputs, 2)
         let r = t.evaluate()
-        XCTAssertFalse(r.accuracy[0].isNaN)  // train
         XCTAssertFalse(r.accuracy[1].isNaN)  // icl
-        XCTAssert(r.accuracy[2...].allSatisfy(\.isNaN), "iwl, ciwl, flip use true labels the model cannot output")
+        XCTAssertFalse(r.accuracy[5].isNaN)  // train_variant
+        XCTAssert([0, 2, 3, 4].allSatisfy { r.accuracy[$0].isNaN }, "train, iwl, ciwl, flip use true labels the model cannot output")
     }
 
     /// A run stopped and resumed from its checkpoint ends bitwise identical to
