@@ -104,10 +104,9 @@ public struct Grid: RandomAccessCollection {
             SpecField.byPath["training.zipf_alpha"]!.apply(&c, alpha)
         }
         for (axis, value) in zip(axes, values) { axis.run?.apply(&c, value) }
-        let evalClasses = sweeps("evaluation.classes") ? nil : settings["evaluation.classes"]
-        let evalExemplars = sweeps("evaluation.exemplars") ? nil : settings["evaluation.exemplars"]
-        if !sweeps("evaluation.classes") { c.evalClasses = evalClasses?.int ?? Swift.min(c.classes, 1600) }
-        if !sweeps("evaluation.exemplars") { c.evalExemplars = evalExemplars?.int ?? Swift.min(c.exemplars, 5) }
+        // evaluation sets default to the run's first classes and exemplars (swept values are already set)
+        if !sweeps("evaluation.classes") { c.evalClasses = settings["evaluation.classes"]?.int ?? Swift.min(c.classes, 1600) }
+        if !sweeps("evaluation.exemplars") { c.evalExemplars = settings["evaluation.exemplars"]?.int ?? Swift.min(c.exemplars, 5) }
         return GridPoint(id: id, config: c, name: name(of: id),
                          fields: zip(axes, values).filter { $0.0.isField }.map { ($0.0.name, $0.1) })
     }

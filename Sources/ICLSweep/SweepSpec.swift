@@ -13,13 +13,11 @@ public struct SweepSpec {
     public var name: String
     /// Results file, resolved against the spec file's folder.
     public var results: String
-    /// Every field set in its section or by default, and not swept (`data.file.path` resolved).
-    var settings: [String: FieldValue]
     /// Where each field was given in its section (for errors).
     var given: [String: SpecReader]
     public var grid: Grid
-    /// The data source with the fields that are not swept.
-    public var data: DataSource
+    /// Every field set in its section or by default, and not swept (`data.file.path` resolved).
+    var settings: [String: FieldValue] { grid.settings }
     /// The spec's text as written, stored in the results file.
     public var text: String
     public var file: String
@@ -130,10 +128,9 @@ public struct SweepSpec {
            settings["training.class_frequency"] != .text("zipf") {
             throw alpha.reader.error("applies only with class_frequency: zipf")
         }
-        var spec = SweepSpec(name: name, results: results, settings: settings, given: given.mapValues(\.reader),
-                             grid: grid, data: skeleton, text: text, file: file, fields: [:])
+        var spec = SweepSpec(name: name, results: results, given: given.mapValues(\.reader),
+                             grid: grid, text: text, file: file, fields: [:])
         try spec.grid.complete(data: skeleton, settings: settings, gridReader: gridReader)
-        spec.data = spec.grid.base.data  // with every data field that is not swept
         spec.fields = spec.canonicalFields()
         try spec.checkEveryCell(gridReader: gridReader)
         return spec
