@@ -21,32 +21,43 @@ package final class Adam<T: ModelScalar> {
     package let v: ParameterSet<T>
     /// Updates applied so far.
     package var step: Int = 0
+    /// The parts of the buffer it updates: all of it, or what is not frozen.
+    package let trainable: [Range<Int>]
 
-    package init(_ layout: ParameterLayout, settings: AdamSettings) {
+    package init(_ layout: ParameterLayout, settings: AdamSettings, frozen: Set<Tensor> = []) {
         self.settings = settings
         m = ParameterSet(layout)
         v = ParameterSet(layout)
+        trainable = layout.trainableRanges(frozen: frozen)
     }
 
-    /// One update of every parameter from `grads`, which it zeroes as it reads
-    /// them so the next backward can accumulate (one pass over memory, not two).
+    /// One update of every trainable parameter from `grads`, which it zeroes
+    /// as it reads them so the next backward can accumulate (one pass over
+    /// memory, not two). Frozen parameters keep their values (and their
+    /// moments stay 0); their gradients are zeroed too.
     package func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>) {
         step += 1
         let c = AdamCoefficients<T>(settings, step: step)
         let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
-        let n = params.storage.count
-        if let wd = settings.weightDecay, wd > 0 {
-            let keep = T(1 - settings.learningRate * wd)
-            for i in 0..<n { p[i] *= keep }
-        }
-        if T.self == Float.self {
-            func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
-                UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self)
+        var frozenFrom = 0
+        for r in trainable {
+            if r.lowerBound > frozenFrom { (g + frozenFrom).update(repeating: 0, count: r.lowerBound - frozenFrom) }
+            frozenFrom = r.upperBound
+            if let wd = settings.weightDecay, wd > 0 {
+                let keep = T(1 - settings.learningRate * wd)
+                for i in r { p[i] *= keep }
             }
-            Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: n, AdamCoefficients<Float>(settings, step: step))
-        } else {
-            adamScalar(p: p, g: g, m: mp, v: vp, range: 0..<n, c)
+            if T.self == Float.self {
+                func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                    UnsafeMutableRawPointer(x + r.lowerBound).assumingMemoryBound(to: Float.self)
+                }
+                Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: r.count, AdamCoefficients<Float>(settings, step: step))
+            } else {
+                adamScalar(p: p, g: g, m: mp, v: vp, range: r, c)
+            }
         }
+        let n = params.storage.count
+        if n > frozenFrom { (g + frozenFrom).update(repeating: 0, count: n - frozenFrom) }
     }
 }
 

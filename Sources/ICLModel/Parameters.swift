@@ -142,3 +142,50 @@ extension ParameterSet {
         }
     }
 }
+
+// MARK: - Parameter groups
+
+/// Named groups of tensors, for taking weights from another run's checkpoint
+/// (graft, init, evaluate-only) and for holding them fixed (freeze). Layers
+/// are numbered from 0 as in the tensor names and in the authors' run names
+/// (their `graftl1` is `layer1`, the paper's "layer 2").
+public enum ParameterGroup {
+    /// The group names a model with `layers` layers has, for messages.
+    public static func names(layers: Int) -> [String] {
+        ["all", "embedding"] + (0..<layers).map { "layer\($0)" } + ["unembedding"]
+    }
+
+    /// The tensors of `name`: a group above or one tensor's own name
+    /// (`unembedding/weight`); nil when the model has no such group.
+    /// - `embedding`: exemplar embedding (weight, bias), label embedding, positions;
+    /// - `layerN`: that layer's LayerNorm and attention (qkv, out);
+    /// - `unembedding`: the final LayerNorm and the unembedding (weight, bias);
+    /// - `all`: every tensor.
+    public static func tensors(_ name: String, layers: Int) -> [Tensor]? {
+        let all = Tensor.all(layers: layers)
+        switch name {
+        case "all": return all
+        case "embedding": return [.exemplarWeight, .exemplarBias, .labelEmbedding, .positions]
+        case "unembedding": return [.finalGain, .finalBias, .unembedWeight, .unembedBias]
+        default:
+            if name.hasPrefix("layer"), let l = Int(name.dropFirst(5)), String(l) == name.dropFirst(5) {
+                return (0..<layers).contains(l) ? [.lnGain(l), .lnBias(l), .qkv(l), .attnOut(l)] : nil
+            }
+            return all.first { $0.name == name }.map { [$0] }
+        }
+    }
+}
+
+extension ParameterLayout {
+    /// The buffer's ranges outside `frozen`, in order, adjacent ones merged:
+    /// what the optimizer updates.
+    public func trainableRanges(frozen: Set<Tensor>) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        for t in tensors where !frozen.contains(t) {
+            let r = offsets[t]! ..< offsets[t]! + size(t)
+            if let last = out.last, last.upperBound == r.lowerBound { out[out.count - 1] = last.lowerBound ..< r.upperBound }
+            else { out.append(r) }
+        }
+        return out
+    }
+}

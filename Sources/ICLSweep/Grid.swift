@@ -61,7 +61,9 @@ public struct Grid: RandomAccessCollection {
     public var startIndex: Int { 0 }
     public var endIndex: Int { cellCount * seedCount }
     public var seedCount: Int { axes.last!.mainCount }
-    public var cellCount: Int { cellCodes?.count ?? cellAxes.reduce(1) { $0 * $1.mainCount } }
+    public var cellCount: Int { absent ? 0 : cellCodes?.count ?? cellAxes.reduce(1) { $0 * $1.mainCount } }
+    /// The spec has no `grid:` (only named runs): no runs, the settings still apply.
+    var absent = false
     var cellAxes: ArraySlice<GridAxis> { axes.dropLast() }
     /// Fields swept besides classes, exemplars, variants and seeds.
     public var fieldAxes: [GridAxis] { axes.filter(\.isField) }
@@ -213,7 +215,7 @@ public struct Grid: RandomAccessCollection {
         }
         pending = []
         if !include.isEmpty || !exclude.isEmpty { cellCodes = expandedCells() }
-        if cellCount == 0 { throw gridReader.error("exclude removes every point of the grid") }
+        if cellCount == 0 && !absent { throw gridReader.error("exclude removes every point of the grid") }
     }
 
     /// Cells of the product less the excluded points, then the included
@@ -258,6 +260,11 @@ public struct GridPoint {
     public let config: RunConfig
     /// `K64-E8-bursty-s0`, with every swept field's value before the seed.
     public let name: String
-    /// Swept fields besides classes, exemplars, variant and seed: path and value.
+    /// Swept fields besides classes, exemplars, variant and seed: path and
+    /// value (for a named run: every column of the results file).
     public let fields: [(path: String, value: FieldValue)]
+    /// Sequence counts at which the run keeps a checkpoint for other runs.
+    public internal(set) var keep: [Int] = []
+    /// The run id of each part of `config.start`.
+    public internal(set) var sources: [Int] = []
 }

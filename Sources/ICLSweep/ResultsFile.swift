@@ -6,10 +6,11 @@ import ICLTraining
 
 /// State of one run in the results file.
 public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
-    case pending = 0, running = 1, done = 2, failed = 3, diverged = 4
-    public var description: String { ["pending", "running", "done", "failed", "diverged"][Int(rawValue)] }
-    /// Finished for good: a rerun would compute the same thing.
-    public var isFinal: Bool { self == .done || self == .failed || self == .diverged }
+    case pending = 0, running = 1, done = 2, failed = 3, diverged = 4, blocked = 5
+    public var description: String { ["pending", "running", "done", "failed", "diverged", "blocked"][Int(rawValue)] }
+    /// Finished for good: a rerun would compute the same thing (a blocked
+    /// run waits on a source that failed; `--retry-failed` retries both).
+    public var isFinal: Bool { self == .done || self == .failed || self == .diverged || self == .blocked }
 }
 
 /// The sweep's one parallel HDF5 file. Every dataset of the whole grid is
@@ -85,8 +86,8 @@ public final class ResultsFile {
             try file.setAttribute("spec_hash", spec.hash)
             try file.setAttribute("evaluators", Evaluator.allCases.map(\.rawValue).joined(separator: ","))
             try file.setAttribute("statuses", RunStatus.allCases.map(\.description).joined(separator: ","))
-            let fieldAxes = runs.fieldAxes
-            if !fieldAxes.isEmpty { try file.setAttribute("axes", fieldAxes.map(\.name).joined(separator: ",")) }
+            let columns = runs.columns
+            if !columns.isEmpty { try file.setAttribute("axes", columns.joined(separator: ",")) }
             let names = try file.createStringDataset("runs/name", length: Self.nameLength(runs), shape: [R])
             let variants = try file.createStringDataset("runs/variant", length: 16, shape: [R])
             let message = try file.createStringDataset("runs/message", length: 256, shape: [R])
@@ -106,27 +107,29 @@ public final class ResultsFile {
             let metrics = try ["accuracy", "in_context_accuracy", "loss"].map {
                 try file.createDataset("metrics/\($0)", of: Double.self, shape: [R, P, E], fill: .nan)
             }
-            let axes = try fieldAxes.map { axis in
-                axis.values[0].isNumber ? try file.createDataset("runs/axes/\(axis.name)", of: Double.self, shape: [R], fill: .nan)
-                    : try file.createStringDataset("runs/axes/\(axis.name)", length: 32, shape: [R])
+            let axes = try columns.map { column in
+                runs.columnIsNumber(column) ? try file.createDataset("runs/axes/\(column)", of: Double.self, shape: [R], fill: .nan)
+                    : try file.createStringDataset("runs/axes/\(column)", length: column == "run" ? 64 : 32, shape: [R])
             }
             if isRoot {
-                // from the axes' values, without making every run's config
-                let values = (0..<R).map { runs.values(of: $0) }
-                let at = { (name: String) in runs.axes.firstIndex { $0.name == name }! }
+                // the grid's from its axes' values, without making every run's config; then the named runs
+                let grid = runs.grid, G = grid.count
+                let values = (0..<G).map { grid.values(of: $0) }
+                let at = { (name: String) in grid.axes.firstIndex { $0.name == name }! }
                 let (c, e, v, s) = (at("classes"), at("exemplars"), at("variants"), at("seeds"))
+                let named = runs.named.map(\.config)
                 try names.writeStrings((0..<R).map { runs.name(of: $0) }, start: 0)
-                try variants.writeStrings(values.map { $0[v].text }, start: 0)
-                try classes.write(values.map { Int64($0[c].int) })
-                try exemplars.write(values.map { Int64($0[e].int) })
-                try seeds.write(values.map { Int64($0[s].int) })
-                let length = runs.sweeps("training.sequences") ? nil : Int64(runs[0].config.sequences)
-                try total.write((0..<R).map { length ?? Int64(runs[$0].config.sequences) })
+                try variants.writeStrings(values.map { $0[v].text } + named.map(\.variant.rawValue), start: 0)
+                try classes.write(values.map { Int64($0[c].int) } + named.map { Int64($0.classes) })
+                try exemplars.write(values.map { Int64($0[e].int) } + named.map { Int64($0.exemplars) })
+                try seeds.write(values.map { Int64($0[s].int) } + named.map { Int64($0.seed) })
+                let length = grid.sweeps("training.sequences") || G == 0 ? nil : Int64(grid[0].config.sequences)
+                try total.write((0..<G).map { length ?? Int64(grid[$0].config.sequences) } + named.map { Int64($0.sequences) })
                 try points.write(spec.evalPoints.map(Int64.init))
-                for (axis, d) in zip(fieldAxes, axes) {
-                    let i = at(axis.name)
-                    if axis.values[0].isNumber { try d.write(values.map { $0[i].double }) }
-                    else { try d.writeStrings(values.map { $0[i].text }, start: 0) }
+                for (column, d) in zip(columns, axes) {
+                    let values = (0..<R).map { runs.value(column, of: $0) }
+                    if runs.columnIsNumber(column) { try d.write(values.map(\.double)) }
+                    else { try d.writeStrings(values.map(\.text), start: 0) }
                 }
             }
             for d in [names, variants, message, host, classes, exemplars, seeds, done, total, status, rank, wall, rate,
@@ -142,7 +145,7 @@ public final class ResultsFile {
     }
 
     /// Room for every run name: 64 characters, and 32 more per swept field.
-    static func nameLength(_ grid: Grid) -> Int { 64 + 32 * grid.fieldAxes.count }
+    static func nameLength(_ runs: RunList) -> Int { 64 + 32 * runs.grid.fieldAxes.count }
 
     /// Opens an existing results file (collectively when `comm` is given).
     public static func open(path: String, writable: Bool, comm: MPIComm?, runs: Int? = nil, points: Int? = nil) throws -> ResultsFile {

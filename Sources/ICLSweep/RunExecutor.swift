@@ -18,6 +18,14 @@ public struct RunReport: Codable {
     public var writeSeconds = 0.0
 }
 
+extension RunReport {
+    /// A run that cannot start: a checkpoint it is built on will not exist.
+    init(blocked run: Int, message: String) {
+        self.init(run: run, status: RunStatus.blocked.rawValue, stopped: false, message: message,
+                  sequences: 0, sequencesPerSecond: .nan, final: [])
+    }
+}
+
 /// Trains one grid point of a sweep and writes its rows into the results
 /// file, resuming from the run's checkpoint when there is a usable one.
 struct RunExecutor {
@@ -36,7 +44,7 @@ struct RunExecutor {
     /// file) is thrown: the sweep stops, the run stays resumable, and a plain
     /// rerun continues it.
     func execute(_ run: GridPoint, shouldStop: @escaping () -> Bool,
-                 onProgress: @escaping (Int) -> Void) throws -> RunReport {
+                 onProgress: @escaping (Int) -> Void, onKept: @escaping (Int) -> Void = { _ in }) throws -> RunReport {
         let started = Date()
         let points = spec.evalPoints
         try results.markRunning(run, host: host, rank: rank.value)
@@ -60,6 +68,25 @@ struct RunExecutor {
                 try? FileManager.default.removeItem(at: checkpoint)
             }
         }
+        if trainer.sequencesDone == 0, let start = run.config.start, !start.parts.isEmpty {
+            // built on other runs: their kept checkpoints, read whole and checked
+            do {
+                let contents = try zip(run.sources, start.parts).map { source, part -> CheckpointContents in
+                    let c = try CheckpointContents.read(spec.keptCheckpoint(run: source, at: part.at))
+                    guard c.config == spec.runs[source].config, c.sequences == part.at else {
+                        throw TrainingError.checkpoint("checkpoint \(c.path) is not \(spec.runs.name(of: source)) at \(part.at) sequences")
+                    }
+                    return c
+                }
+                try trainer.assemble(from: contents)
+            } catch {
+                if case .environment = Fault.classify(describe(error)) { throw error }
+                return try fail(run, &report, .blocked, "source checkpoint unusable: \(describe(error))")
+            }
+            log("run \(run.id) \(run.name): \(start.mode?.rawValue ?? "start") from "
+                + zip(run.sources, start.parts).map { "\(spec.runs.name(of: $0)) at \(Format.count($1.at))" }.joined(separator: ", "))
+        }
+        let keep = Dictionary(uniqueKeysWithValues: run.keep.map { ($0, spec.keptCheckpoint(run: run.id, at: $0)) })
         let startSequences = trainer.sequencesDone
         // Re-write what the checkpoint already measured (identical values).
         for r in trainer.history.records { try results.writeEval(run.id, point: points.firstIndex(of: r.sequences)!, r) }
@@ -68,6 +95,8 @@ struct RunExecutor {
         do {
             outcome = try trainer.run(
                 checkpoint: checkpoint,
+                keep: keep,
+                onKept: onKept,
                 shouldStop: shouldStop,
                 onEval: { record in
                     do { try results.writeEval(run.id, point: points.firstIndex(of: record.sequences)!, record) }
@@ -88,7 +117,9 @@ struct RunExecutor {
         case .stopped:
             report.stopped = true
         case .finished:
-            try trainer.saveCheckpoint(to: checkpoint)  // the final weights stay beside the results
+            if run.config.start?.evaluatesOnly != true {
+                try trainer.saveCheckpoint(to: checkpoint)  // the final weights stay beside the results
+            }
             try results.writeTiming(run.id, wallSeconds: seconds, sequencesPerSecond: report.sequencesPerSecond)
             try results.markDone(run, points: points, history: trainer.history)
             report.status = RunStatus.done.rawValue

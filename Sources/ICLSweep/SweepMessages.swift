@@ -17,6 +17,8 @@ enum SweepTag {
     static let stopNow = Tag(14)
     /// worker -> coordinator: this rank hit an error that ends the sweep
     static let failure = Tag(15)
+    /// worker -> coordinator: a run kept a checkpoint other runs start from
+    static let kept = Tag(16)
 }
 
 struct WorkRequest: Codable {
@@ -27,6 +29,8 @@ struct WorkRequest: Codable {
 }
 struct Assignment: Codable { var run: Int? }
 struct ProgressNote: Codable { var run: Int; var sequences: Int }
+/// Run `run` wrote its kept checkpoint at `sequences`: the runs waiting on it may start.
+struct KeptNote: Codable { var run: Int; var sequences: Int }
 /// The one-line message of a `SweepFailure`, for rank 0 to record.
 struct FailureNote: Codable { var rank: Int32; var line: String }
 

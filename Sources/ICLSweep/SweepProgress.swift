@@ -42,7 +42,7 @@ struct SweepProgress {
         var line = "[\(done)/\(todoCount)] run \(run.id) \(run.name): \(status)"
         if status == .done {
             let accs = zip(Evaluator.allCases, r.final).map { "\($0.0.rawValue) \(Format.fixed($0.1))" }.joined(separator: " ")
-            line += "  \(accs)  \(Format.count(Int(r.sequencesPerSecond))) seq/s"
+            line += "  \(accs)" + (run.config.sequences > 0 ? "  \(Format.count(Int(r.sequencesPerSecond))) seq/s" : "  (evaluated only)")
         } else {
             line += ": \(r.message)"
         }

@@ -109,7 +109,7 @@ public final class SweepRunner {
             exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)
         } else if isRoot {
             let started = Date(), cpuBefore = processCPUSeconds()
-            let c = Coordinator(comm: comm, spec: spec, todo: todo, log: say, progressEvery: options.progressEvery)
+            let c = try Coordinator(comm: comm, spec: spec, results: file, todo: todo, log: say, progressEvery: options.progressEvery)
             coordinator = c
             c.onStop = { try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)").write(besides: spec.results) }
             exit = try c.run()

@@ -16,6 +16,8 @@ public struct SweepSpec {
     /// Where each field was given in its section (for errors).
     var given: [String: SpecReader]
     public var grid: Grid
+    /// The grid's runs, then the named runs of `runs:`.
+    public internal(set) var runs: RunList
     /// Every field set in its section or by default, and not swept (`data.file.path` resolved).
     var settings: [String: FieldValue] { grid.settings }
     /// The spec's text as written, stored in the results file.
@@ -34,7 +36,7 @@ public struct SweepSpec {
 
     // MARK: - Reading
 
-    static let topKeys = ["name", "results", "data", "model", "training", "evaluation", "grid"]
+    static let topKeys = ["name", "results", "data", "model", "training", "evaluation", "grid", "runs"]
     static let sections = ["model", "training", "evaluation"]
 
     public static func load(path: String) throws -> SweepSpec {
@@ -101,9 +103,14 @@ public struct SweepSpec {
                 given[field.path] = (value, r)
             }
         }
-        let gridReader = try required("grid")
+        // the grid, the named runs, or both
+        guard top["grid"] != nil || top["runs"] != nil else {
+            throw SpecError(file: file, line: nil, field: "grid", message: "missing (give a grid, named runs under 'runs:', or both)")
+        }
+        let gridReader = top["grid"] ?? SpecReader(file: file, node: Node([(Node, Node)]()), path: "grid")
         let active = SpecField.all.filter { $0.applies(to: skeleton) }
-        let grid = try Grid.read(gridReader, active: active, given: given.mapValues(\.reader))
+        var grid = try Grid.read(gridReader, active: active, given: given.mapValues(\.reader))
+        grid.absent = top["grid"] == nil
         if dataSection == "data.file", let p = given["data.file.path"] {
             skeleton = .file(FeatureFile(path: p.value.text, dataset: (given["data.file.dataset"]?.value
                                                                       ?? SpecField.byPath["data.file.dataset"]!.defaultValue!).text))
@@ -128,9 +135,13 @@ public struct SweepSpec {
            settings["training.class_frequency"] != .text("zipf") {
             throw alpha.reader.error("applies only with class_frequency: zipf")
         }
+        try grid.complete(data: skeleton, settings: settings, gridReader: gridReader)
+        let named = try top["runs"].map { try NamedRuns.read($0, base: grid.base, grid: grid, active: active, settings: settings) } ?? []
+        if let clash = named.first(where: { n in grid.count <= 100_000 && (0..<grid.count).contains { grid.name(of: $0) == n.name } }) {
+            throw clash.reader.error("is also the name of a grid run")
+        }
         var spec = SweepSpec(name: name, results: results, given: given.mapValues(\.reader),
-                             grid: grid, text: text, file: file, fields: [:])
-        try spec.grid.complete(data: skeleton, settings: settings, gridReader: gridReader)
+                             grid: grid, runs: try RunList.make(grid: grid, named: named), text: text, file: file, fields: [:])
         spec.fields = spec.canonicalFields()
         try spec.checkEveryCell(gridReader: gridReader)
         return spec
@@ -174,6 +185,13 @@ public struct SweepSpec {
                 throw at.error("run \(run.name) is impossible: \(problems.joined(separator: "; "))")
             }
         }
+        for n in runs.named {
+            for check in CrossCheck.all where !(n.config.start?.evaluatesOnly == true && check.fields.contains("training.sequences")) {
+                if let problem = check.problem(n.config) { throw n.reader.error("run \(n.name): \(check.fields[0]): \(problem)") }
+            }
+            let problems = n.config.problems()
+            if !problems.isEmpty { throw n.reader.error("run \(n.name) is impossible: \(problems.joined(separator: "; "))") }
+        }
     }
 
     // MARK: - Comparing two specs
@@ -183,6 +201,10 @@ public struct SweepSpec {
         var out = ["name": name]
         for (path, value) in settings { out[path] = value.description }
         for axis in grid.axes { out["grid.\(axis.name)"] = "[" + axis.values.prefix(axis.mainCount).map(\.description).joined(separator: ", ") + "]" }
+        for (i, n) in runs.named.enumerated() {
+            out["runs.\(n.name)"] = n.config.json + " keep \(runs.keep[grid.count + i] ?? [])"
+        }
+        if grid.absent { out["grid"] = "(none)" }
         for (key, entries) in [("include", grid.include), ("exclude", grid.exclude)] where !entries.isEmpty {
             out["grid.\(key)"] = entries.map { e in
                 "{" + e.map { "\($0.axis): [\($0.values.map(\.description).joined(separator: ", "))]" }.joined(separator: ", ") + "}"
@@ -203,27 +225,35 @@ public struct SweepSpec {
 }
 
 extension SweepSpec {
-    public var runs: Grid { grid }
+    /// Relative cost of a run: matrix-product FLOPs of its training, plus
+    /// its evaluations (forward only, about a third of a step per sequence).
+    static func cost(_ config: RunConfig, dim: Int) -> Double {
+        let perStep = config.model(inputDim: dim).flopsPerStep(batch: config.batch)
+        let evals = Double(config.evalPoints.count * config.applicableEvaluators.count * config.evalSequences)
+        return perStep * (Double(config.steps) + evals / Double(config.batch) / 3)
+    }
 
-    /// Relative cost of every run of a cell: matrix-product FLOPs of the
-    /// whole run. Seeds do not change it.
-    public func cellCosts() -> [Double] {
+    /// The cost of every run of each grid cell (seeds do not change it), then
+    /// of each named run.
+    public func runCosts() -> RunCosts {
         var dims: [String: Int] = [:]  // one read per data source (an HDF5 open for a features file)
-        return (0..<grid.cellCount).map { cell in
-            let config = grid[cell * grid.seedCount].config
+        func cost(_ config: RunConfig) -> Double {
             let key = config.data.key
             let dim = dims[key] ?? ((try? config.data.available().dim) ?? 1)
             dims[key] = dim
-            return config.model(inputDim: dim).flopsPerStep(batch: config.batch) * Double(config.steps)
+            return SweepSpec.cost(config, dim: dim)
         }
+        return RunCosts(cells: (0..<grid.cellCount).map { cost(grid[$0 * grid.seedCount].config) },
+                        named: runs.named.map { cost($0.config) }, gridRuns: grid.count, seeds: grid.seedCount)
     }
 
-    /// `ids` in the order they are handed out: longest expected run first,
-    /// then by id. O(n log n) in the number of runs.
+    /// `ids` in the order they are handed out: the longest chain of work
+    /// first (a run's own cost plus the longest chain waiting on it: for
+    /// runs nothing depends on, their cost), then by id. O(n log n).
     public func schedule(of ids: [Int]) -> [Int] {
-        let costs = cellCosts(), perCell = grid.seedCount
+        let graph = RunGraph(runs, costs: runCosts())
         return ids.sorted { a, b in
-            let ca = costs[a / perCell], cb = costs[b / perCell]
+            let ca = graph.priority(a), cb = graph.priority(b)
             return ca != cb ? ca > cb : a < b
         }
     }
@@ -231,23 +261,30 @@ extension SweepSpec {
     /// Every run in hand-out order.
     public var schedule: [GridPoint] { schedule(of: Array(0..<runs.count)).map { runs[$0] } }
 
+    /// One config per distinct setting of the fields that matter to `paths`:
+    /// every grid cell when the grid sweeps one of them (else the first),
+    /// and every named run.
+    func representativeConfigs(sweeping paths: (String) -> Bool) -> [RunConfig] {
+        let cells: [Int] = grid.cellCount == 0 ? [] : grid.axes.contains { paths($0.name) } ? Array(0..<grid.cellCount) : [0]
+        return cells.map { grid[$0 * grid.seedCount].config } + runs.named.map(\.config)
+    }
+
     /// Every data source the runs use, each with the largest classes and
     /// exemplars any run takes from it: the tables a node loads once.
     public var tables: [(data: DataSource, classes: Int, exemplars: Int)] {
         var out: [(data: DataSource, classes: Int, exemplars: Int)] = []
-        let cells: [Int] = grid.sweepsData ? Array(0..<grid.cellCount) : [0]
-        for cell in cells {
-            let c = grid[cell * grid.seedCount].config
-            if let i = out.firstIndex(where: { $0.data == c.data }) {
-                out[i].classes = max(out[i].classes, c.classes)
-                out[i].exemplars = max(out[i].exemplars, c.exemplars)
+        func add(_ data: DataSource, _ classes: Int, _ exemplars: Int) {
+            if let i = out.firstIndex(where: { $0.data == data }) {
+                out[i].classes = max(out[i].classes, classes)
+                out[i].exemplars = max(out[i].exemplars, exemplars)
             } else {
-                out.append((c.data, c.classes, c.exemplars))
+                out.append((data, classes, exemplars))
             }
         }
-        if !grid.sweepsData, let i = out.indices.first {  // every cell shares the source: the axes give its size
-            out[i].classes = grid.axes.first { $0.name == "classes" }!.values.map(\.int).max()!
-            out[i].exemplars = grid.axes.first { $0.name == "exemplars" }!.values.map(\.int).max()!
+        for c in representativeConfigs(sweeping: { $0.hasPrefix("data.") }) { add(c.data, c.classes, c.exemplars) }
+        if !grid.sweepsData && grid.cellCount > 0 {  // every cell shares the source: the axes give its size
+            add(grid[0].config.data, grid.axes.first { $0.name == "classes" }!.values.map(\.int).max()!,
+                grid.axes.first { $0.name == "exemplars" }!.values.map(\.int).max()!)
         }
         return out
     }
@@ -262,17 +299,16 @@ extension SweepSpec {
     }
 
     /// Sequence counts at which runs evaluate: the union over every run
-    /// (one list unless the training length or intervals are swept).
+    /// (one list unless the training length or intervals are swept, or named runs differ).
     public var evalPoints: [Int] {
-        let sweepsLength = ["training.sequences", "training.eval_interval", "training.batch"].contains { grid.sweeps($0) }
-        let cells: [Int] = sweepsLength ? Array(0..<grid.cellCount) : [0]
-        return Array(Set(cells.flatMap { grid[$0 * grid.seedCount].config.evalPoints })).sorted()
+        let lengths = ["training.sequences", "training.eval_interval", "training.batch"]
+        return Array(Set(representativeConfigs(sweeping: lengths.contains).flatMap(\.evalPoints))).sorted()
     }
 
     /// Training sequences of every run in `ids`.
     public func sequences(of ids: [Int]) -> Int {
-        guard grid.sweeps("training.sequences") else { return ids.count * grid[0].config.sequences }
-        return ids.reduce(0) { $0 + grid[$1].config.sequences }
+        if !grid.sweeps("training.sequences") && runs.named.isEmpty { return ids.count * (grid.isEmpty ? 0 : grid[0].config.sequences) }
+        return ids.reduce(0) { $0 + runs[$1].config.sequences }
     }
 
     /// Folder of the per-run checkpoints, beside the results file.
@@ -280,6 +316,19 @@ extension SweepSpec {
     public func checkpoint(for run: GridPoint) -> URL {
         URL(fileURLWithPath: checkpointFolder).appendingPathComponent("run-\(run.id)-\(run.name).h5")
     }
+    /// The checkpoint run `id` keeps at `sequences` for the runs built on it.
+    public func keptCheckpoint(run id: Int, at sequences: Int) -> URL {
+        URL(fileURLWithPath: checkpointFolder).appendingPathComponent("run-\(id)-\(runs.name(of: id))-at-\(sequences).h5")
+    }
+}
+
+/// What each run costs (relative FLOPs), without a value per grid run.
+public struct RunCosts {
+    public let cells: [Double]
+    public let named: [Double]
+    let gridRuns: Int
+    let seeds: Int
+    public subscript(id: Int) -> Double { id < gridRuns ? cells[id / seeds] : named[id - gridRuns] }
 }
 
 extension DataSource {

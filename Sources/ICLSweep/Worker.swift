@@ -40,6 +40,8 @@ struct Worker {
                     guard now.timeIntervalSince(lastSent) >= 5 else { return }
                     lastSent = now
                     try? comm.send(try encode(ProgressNote(run: id, sequences: sequences)), to: .coordinator, tag: SweepTag.progress)
+                }, onKept: { [comm] sequences in
+                    try? comm.send(try encode(KeptNote(run: id, sequences: sequences)), to: .coordinator, tag: SweepTag.kept)
                 })
             } catch {
                 throw SweepFailure(rank: comm.rank.value, host: executor.host, run: "run \(id) \(run.name)", error: error)
@@ -55,9 +57,15 @@ struct Worker {
                      progressEvery: TimeInterval) throws -> SweepRunner.Exit {
         var progress = SweepProgress(spec: spec, todo: todo, log: log, every: progressEvery)
         let runs = spec.runs
+        // `todo` is in priority order, so every source comes before the runs built on it
         for id in todo {
             if StopSignal.requested { return .stoppedWorkRemains }
             let run = runs[id]
+            if let missing = Readiness.missingSource(of: run, spec: spec) {
+                try executor.results.setStatus(id, .blocked, message: missing)
+                progress.finished(RunReport(blocked: id, message: missing), run: run)
+                continue
+            }
             let report: RunReport
             do {
                 report = try executor.execute(run, shouldStop: { StopSignal.requested },

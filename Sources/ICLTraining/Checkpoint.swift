@@ -82,6 +82,45 @@ extension Trainer {
     /// Restores the state saved by `saveCheckpoint`. The checkpoint must
     /// belong to this run's config and pass its checksum.
     public func loadCheckpoint(from url: URL) throws {
+        let c = try CheckpointContents.read(url)
+        guard c.config == config else {
+            throw c.unusable("it belongs to another run (fields differ: \(c.config.differingFields(from: config).joined(separator: ", ")))")
+        }
+        // All checks passed: only now touch the trainer's state.
+        for t in params.layout.tensors {
+            params.set(t, c.params[t]!)
+            adam.m.set(t, c.m[t]!)
+            adam.v.set(t, c.v[t]!)
+        }
+        adam.step = c.step
+        lossCount = c.lossCount
+        lossSum = c.lossSum
+        rng = RNG(state: c.rng)
+        history = c.history
+    }
+}
+
+/// Everything a checkpoint holds, read whole and checked against its
+/// checksum before anything uses it.
+public struct CheckpointContents {
+    public let path: String
+    public let config: RunConfig
+    public let layout: ParameterLayout
+    public let params: [Tensor: [Float]]
+    let m: [Tensor: [Float]]
+    let v: [Tensor: [Float]]
+    let step: Int
+    let lossCount: Int
+    let lossSum: Double
+    let rng: [UInt64]
+    public let history: History
+
+    /// The sequences the checkpointed run had trained.
+    public var sequences: Int { step * config.batch }
+
+    func unusable(_ why: String) -> TrainingError { .checkpoint("checkpoint \(path) is unusable: \(why)") }
+
+    public static func read(_ url: URL) throws -> CheckpointContents {
         let path = url.path
         func fail(_ why: String) -> TrainingError { .checkpoint("checkpoint \(path) is unusable: \(why)") }
         let file: H5File
@@ -89,20 +128,19 @@ extension Trainer {
         do {
             guard try file.attribute("format") == "iclsweep-checkpoint-1" else { throw fail("unknown format") }
             let storedJSON = try file.attribute("config")
-            let stored = try RunConfig.fromJSON(storedJSON)
-            guard stored == config else {
-                throw fail("it belongs to another run (fields differ: \(stored.differingFields(from: config).joined(separator: ", ")))")
-            }
+            let config = try RunConfig.fromJSON(storedJSON)
             var sum = Checksum()
             sum.add(storedJSON)
-            let layout = params.layout
-            var loaded: [(ParameterSet<Float>, Tensor, [Float])] = []
+            // the tensors' shapes follow from the stored config; the input size from the stored weights
+            let dim = try file.dataset("params/\(Tensor.exemplarWeight.name)").shape[0]
+            let layout = ParameterLayout(config.model(inputDim: dim))
+            var sets: [[Tensor: [Float]]] = [[:], [:], [:]]
             for t in layout.tensors {
-                for (group, set) in [("params", params), ("adam/m", adam.m), ("adam/v", adam.v)] {
+                for (i, group) in ["params", "adam/m", "adam/v"].enumerated() {
                     let values: [Float] = try file.read("\(group)/\(t.name)")
                     guard values.count == layout.size(t) else { throw fail("\(group)/\(t.name) has the wrong size") }
                     sum.add(values)
-                    loaded.append((set, t, values))
+                    sets[i][t] = values
                 }
             }
             let state: [Int64] = try file.read("state/step_and_loss_count")
@@ -114,13 +152,9 @@ extension Trainer {
             for array in [history.trainLoss, history.accuracy, history.inContextAccuracy, history.loss] { sum.add(array) }
             sum.add(history.sequences)
             guard try file.attribute("checksum") == sum.hex else { throw fail("checksum mismatch (corrupt file)") }
-            // All checks passed: only now touch the trainer's state.
-            for (set, t, values) in loaded { set.set(t, values) }
-            adam.step = Int(state[0])
-            lossCount = Int(state[1])
-            self.lossSum = lossSum[0]
-            rng = RNG(state: words)
-            self.history = history
+            return CheckpointContents(path: path, config: config, layout: layout, params: sets[0], m: sets[1], v: sets[2],
+                                      step: Int(state[0]), lossCount: Int(state[1]), lossSum: lossSum[0], rng: words,
+                                      history: history)
         } catch let error as TrainingError {
             throw error
         } catch {

@@ -45,6 +45,9 @@ public struct RunConfig: Codable, Equatable {
     public var adam = AdamSettings()
     /// Sequences between checkpoints (0: none); a multiple of `batch`.
     public var checkpointInterval: Int = 0
+    /// Weights from other runs' checkpoints and groups held fixed; nil: a
+    /// fresh start training everything (and stored configs as they were).
+    public var start: RunStart?
 
     public init(data: DataSource, classes: Int, exemplars: Int, variant: Variant, seed: UInt64,
                 sequences: Int, evalInterval: Int, evalClasses: Int? = nil, evalExemplars: Int? = nil) {
@@ -88,7 +91,12 @@ public struct RunConfig: Codable, Equatable {
         func positive(_ value: Int, _ name: String) {
             if value < 1 { out.append("\(name) must be a positive number (got \(value))") }
         }
-        positive(sequences, "sequences"); positive(batch, "batch"); positive(evalInterval, "eval-interval")
+        if start?.evaluatesOnly == true {
+            if sequences != 0 { out.append("an evaluate-only run trains nothing: sequences must be 0 (got \(sequences))") }
+        } else {
+            positive(sequences, "sequences")
+        }
+        positive(batch, "batch"); positive(evalInterval, "eval-interval")
         positive(evalSequences, "eval-sequences"); positive(exemplars, "exemplars")
         if classes < 2 { out.append("classes must be at least 2 (got \(classes))") }
         if batch > 0 {
@@ -131,6 +139,7 @@ public struct RunConfig: Codable, Equatable {
         } catch {
             out.append("\(error)")
         }
+        if let start { out += start.problems(layers: layers) }
         var model = self.model
         if model.inputDim == 0 { model.inputDim = 1 }  // already reported above
         out += model.problems().filter { !$0.hasPrefix("classes") }

@@ -72,7 +72,7 @@ public final class Trainer {
         params = ParameterSet(layout)
         params.initializeFloat(seed: config.initSeed ?? config.seed)
         grads = ParameterSet(layout)
-        adam = Adam(layout, settings: config.adam)
+        adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(layers: modelConfig.layers) ?? [])
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
                                   tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
                                   frequency: config.classFrequency ?? .uniform)
@@ -114,8 +114,12 @@ public final class Trainer {
     /// Trains to `config.sequences`, evaluating at every eval point and
     /// checkpointing every `checkpointInterval` sequences when `checkpoint`
     /// is given. With `trace`, records the first step it takes. Checks `shouldStop` at every step boundary; on a stop it
-    /// writes a checkpoint and returns `.stopped`.
+    /// writes a checkpoint and returns `.stopped`. At every sequence count
+    /// in `keep` it writes a checkpoint to `keep[count]` (once: a file there
+    /// is left as it is) and calls `onKept`: the series other runs start from.
     public func run(checkpoint: URL? = nil,
+                    keep: [Int: URL] = [:],
+                    onKept: (Int) -> Void = { _ in },
                     trace: TraceRecorder? = nil,
                     shouldStop: () -> Bool = { false },
                     onEval: (EvalRecord) -> Void = { _ in },
@@ -132,7 +136,13 @@ public final class Trainer {
                 onEval(record)
             }
         }
+        func keepIfDue() throws {
+            guard let url = keep[sequencesDone] else { return }
+            if !FileManager.default.fileExists(atPath: url.path) { try saveCheckpoint(to: url) }
+            onKept(sequencesDone)
+        }
         evaluateIfDue()
+        try keepIfDue()
         while sequencesDone < config.sequences {
             if shouldStop() {
                 if let checkpoint { try saveCheckpoint(to: checkpoint) }
@@ -140,6 +150,7 @@ public final class Trainer {
             }
             let loss = try step(trace: sequencesDone == startSequences ? trace : nil)
             evaluateIfDue()
+            try keepIfDue()
             if let checkpoint, config.checkpointInterval > 0, sequencesDone % config.checkpointInterval == 0,
                sequencesDone < config.sequences {
                 try saveCheckpoint(to: checkpoint)
@@ -155,6 +166,35 @@ public final class Trainer {
         }
         return .finished
     }
+
+    // MARK: - Starting from other runs
+
+    /// Sets the tensors each part names from its checkpoint: `parts[i]` is
+    /// the checkpoint for `config.start.parts[i]`. A fresh run only (before
+    /// any step); the optimizer state stays fresh. The source's tensors must
+    /// have this model's shapes.
+    public func assemble(from sources: [CheckpointContents]) throws {
+        guard let start = config.start, sources.count == start.parts.count else {
+            throw TrainingError.checkpoint("assemble: \(sources.count) checkpoints for \(config.start?.parts.count ?? 0) parts")
+        }
+        precondition(sequencesDone == 0, "a run is assembled before it trains")
+        let layout = params.layout
+        for (source, tensors) in zip(sources, start.tensors(layers: layout.config.layers)) {
+            for t in tensors ?? [] {
+                guard let values = source.params[t], source.layout.tensors.contains(t),
+                      source.layout.config.inputDim == layout.config.inputDim || t != .exemplarWeight,
+                      t.shape(source.layout.config) == t.shape(layout.config) else {
+                    let theirs = source.layout.tensors.contains(t) ? "\(t.shape(source.layout.config))" : "absent"
+                    throw TrainingError.checkpoint("checkpoint \(source.path): \(t.name) is \(theirs) there, "
+                                                   + "\(t.shape(layout.config)) in this run's model")
+                }
+                params.set(t, values)
+            }
+        }
+    }
+
+    /// The parameters of one tensor (for tests and inspection).
+    public func parameters(_ t: Tensor) -> [Float] { params.values(t) }
 
     // MARK: - Evaluation
 

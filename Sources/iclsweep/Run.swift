@@ -59,24 +59,38 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         let s = try SweepSpec.load(path: spec)
-        let runs = s.runs, seeds = runs.seedCount
+        let runs = s.runs, grid = s.grid, seeds = grid.seedCount
         let sequences = s.sequences(of: Array(0..<runs.count))
-        var flops = 0.0, longest = 0.0
-        for (cell, cost) in s.cellCosts().enumerated() {
-            // training steps, plus the evaluations: forward only, about a third of a step per sequence
-            let config = runs[cell * seeds].config
-            let evals = Double(config.evalPoints.count * config.applicableEvaluators.count * config.evalSequences)
-            flops += Double(seeds) * (cost + evals / Double(config.batch) * cost / Double(config.steps) / 3)
-            longest = max(longest, cost)
-        }
+        let costs = s.runCosts()
+        let flops = costs.cells.reduce(0, +) * Double(seeds) + costs.named.reduce(0, +)
         try s.checkFeatures()  // shape and finite values of features files
         print("spec \(spec): valid")
-        let axes = runs.axes.dropLast().map { "\($0.name) (\($0.mainCount))" }.joined(separator: " x ")
-        let edits = [("excluded", runs.exclude.count), ("included", runs.include.count)].filter { $0.1 > 0 }
-            .map { ", \($0.1) partial point\($0.1 == 1 ? "" : "s") \($0.0)" }.joined()
-        print("sweep '\(s.name)': \(axes)\(edits) = \(runs.cellCount) cells, each with \(seeds) seed\(seeds == 1 ? "" : "s"): \(runs.count) runs")
-        for axis in runs.axes where axis.mainCount > 1 || axis.isField {
-            print("  \(axis.name): \(axis.values.map(\.description).joined(separator: ", "))")
+        if grid.count > 0 {
+            let axes = grid.axes.dropLast().map { "\($0.name) (\($0.mainCount))" }.joined(separator: " x ")
+            let edits = [("excluded", grid.exclude.count), ("included", grid.include.count)].filter { $0.1 > 0 }
+                .map { ", \($0.1) partial point\($0.1 == 1 ? "" : "s") \($0.0)" }.joined()
+            print("sweep '\(s.name)': \(axes)\(edits) = \(grid.cellCount) cells, each with \(seeds) seed\(seeds == 1 ? "" : "s"): \(grid.count) runs")
+            for axis in grid.axes where axis.mainCount > 1 || axis.isField {
+                print("  \(axis.name): \(axis.values.map(\.description).joined(separator: ", "))")
+            }
+        } else {
+            print("sweep '\(s.name)': no grid")
+        }
+        if !runs.named.isEmpty {
+            print("named runs (\(runs.named.count)): " + runs.named.map(\.name).joined(separator: ", "))
+            let graph = RunGraph(runs, costs: costs)
+            let lines = graph.describe()
+            if !lines.isEmpty {
+                print("dependencies (a run starts once each checkpoint it names exists):")
+                lines.forEach { print($0) }
+            }
+            for (id, points) in runs.keep.sorted(by: { $0.key < $1.key }) {
+                print("  \(runs.name(of: id)) keeps checkpoints at \(points.map { Format.count($0) }.joined(separator: ", "))")
+            }
+            let (cost, path) = graph.criticalPath()
+            let chain = path.map { p in runs.name(of: p.run) + (p.until.map { " (to \(Format.count($0)))" } ?? "") }
+            print("critical path: \(chain.joined(separator: " -> ")): about \(Format.duration(cost / (gflops * 1e9))) "
+                  + "at \(Int(gflops)) GFLOP/s, however many workers")
         }
         print("results: \(s.results)")
         for t in s.tables {
@@ -85,6 +99,7 @@ struct Validate: ParsableCommand {
                       + "the sweep uses are all finite")
             }
         }
+        let longest = max(costs.cells.max() ?? 0, costs.named.max() ?? 0)
         print("training: \(Format.count(sequences)) sequences in all, \(s.evalPoints.count) evaluation points per run")
         print(String(format: "compute: %.3g FLOPs, about %@ core-hours at %.0f GFLOP/s per core; the longest run about %@",
                      flops, Format.fixed(flops / (gflops * 1e9) / 3600, 2), gflops, Format.duration(longest / (gflops * 1e9))))

@@ -157,7 +157,7 @@ final class SweepSpecTests: XCTestCase {
         let s = try parse(Self.swept)
         // product 2 x 3 x 2 x 2 = 24 cells; exclude icl_only x noise 0.5 (4) and classes 8 x lr 3e-4 (6,
         // one of them already gone): 24 - 4 - 5 = 15; include ciwl_only x lr 1e-3 x 2 noises x 2 classes = 4
-        XCTAssertEqual(s.runs.cellCount, 19)
+        XCTAssertEqual(s.grid.cellCount, 19)
         XCTAssertEqual(s.runs.count, 38)
         XCTAssertEqual(s.runs[0].name, "K8-E4-bursty-lr0.0001-noise0.1-s0")
         XCTAssertEqual(s.runs[1].name, "K8-E4-bursty-lr0.0001-noise0.1-s1")
