@@ -22,6 +22,8 @@ public struct NamedRun {
     /// Sequence counts the entry asks to keep checkpoints at (`keep:`).
     let keep: [Int]
     let reader: SpecReader
+    /// Where each key of the entry was written.
+    let keyReaders: [String: SpecReader]
     /// Where each start part's `from` and `at` were written.
     let partReaders: [(from: SpecReader, at: SpecReader, groups: SpecReader?)]
     /// The entry's seed count (for resolving `from`).
@@ -134,7 +136,7 @@ enum NamedRuns {
                     if let other = out.first(where: { $0.name == name }) {
                         throw r.error("makes a run named '\(name)', as \(other.reader.path) does", line: keyNode.mark?.line)
                     }
-                    out.append(NamedRun(name: name, label: label, config: s, overrides: overrides, keep: keep, reader: r,
+                    out.append(NamedRun(name: name, label: label, config: s, overrides: overrides, keep: keep, reader: r, keyReaders: keys,
                                         partReaders: parts.map(\.readers), seed: seed))
                 }
             }
@@ -145,7 +147,7 @@ enum NamedRuns {
     /// `4M`, `9.75M`, `500k`, `1234`: a sequence count in a run name, as the authors write them.
     static func shortCount(_ n: Int) -> String {
         func trimmed(_ x: Double) -> String {
-            var s = String(format: "%.6f", x)
+            var s = String(format: "%.3f", x)  // the authors write 9.75M for the step nearest it
             while s.hasSuffix("0") { s.removeLast() }
             if s.hasSuffix(".") { s.removeLast() }
             return s

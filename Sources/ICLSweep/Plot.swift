@@ -30,9 +30,16 @@ public struct Plotter {
         }
     }
 
+    /// The named run a cell is (`runs:` entries), or nil for a grid cell.
+    func named(_ c: CellSummary) -> String? {
+        guard let i = summary.axes.firstIndex(of: "run"), c.fields[i] != "-" else { return nil }
+        return c.fields[i]
+    }
+
     /// The cell in words; `compact` (overview panels): the run-name tags.
     func title(_ c: CellSummary, compact: Bool = false) -> String {
         let seeds = "(\(c.runs.count) seed\(c.runs.count == 1 ? "" : "s"))"
+        if let name = named(c) { return "\(name), \(c.variant) \(seeds)" }
         if compact {
             let fields = zip(summary.axes, c.fields).map { " \(SpecField.byPath[$0]?.tag ?? $0)\($1)" }.joined()
             return "K\(c.classes) E\(c.exemplars) \(c.variant)\(fields) \(seeds)"
@@ -46,6 +53,7 @@ public struct Plotter {
 
     /// `K64-E8-bursty-lr0.0003.svg`: the run name's tags, without the seed.
     func fileName(_ c: CellSummary) -> String {
+        if let name = named(c) { return "\(name).svg" }
         let fields = zip(summary.axes, c.fields).map { "-\(SpecField.byPath[$0]?.tag ?? $0)\($1)" }.joined()
         return "K\(c.classes)-E\(c.exemplars)-\(c.variant)\(fields).svg"
     }

@@ -190,7 +190,12 @@ public struct SweepSpec {
                 if let problem = check.problem(n.config) { throw n.reader.error("run \(n.name): \(check.fields[0]): \(problem)") }
             }
             let problems = n.config.problems()
-            if !problems.isEmpty { throw n.reader.error("run \(n.name) is impossible: \(problems.joined(separator: "; "))") }
+            if let first = problems.first {
+                // at the key a problem names (graft:, freeze:, ...), else the entry
+                let key = String(first.prefix { $0 != ":" && $0 != " " })
+                let at = n.keyReaders[key] ?? n.keyReaders[key == "classes" || key == "exemplars" ? key : ""] ?? n.reader
+                throw at.error("run \(n.name) is impossible: \(problems.joined(separator: "; "))")
+            }
         }
     }
 

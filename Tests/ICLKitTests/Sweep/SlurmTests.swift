@@ -49,8 +49,21 @@ final class SlurmTests: XCTestCase {
         return Launcher.Result(status: (status >> 8) & 0xff, output: output)
     }
 
-    func writeSpec(_ name: String, sequences: Int) throws -> String {
+    /// `chain`: three runs built on grid runs' checkpoints join the grid.
+    func writeSpec(_ name: String, sequences: Int, chain: Bool = false) throws -> String {
         let path = dir.appendingPathComponent("\(name).yaml").path
+        let runs = !chain ? "" : """
+
+        runs:
+          graft_from_bursty:
+            variant: icl_only
+            classes: 16
+            graft: {from: K16-E4-bursty-s0, at: \(sequences / 2), groups: [layer1, unembedding]}
+          init_from_ciwl:
+            classes: 16
+            init: {from: K16-E4-ciwl_only-s0, at: [\(sequences / 4), \(sequences * 3 / 4)]}
+            training.sequences: \(sequences / 4)
+        """
         try """
         name: \(name)
         results: \(name).h5
@@ -58,7 +71,7 @@ final class SlurmTests: XCTestCase {
           synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
         training: {sequences: \(sequences), batch: 32, learning_rate: 1.0e-3, eval_interval: 16000, checkpoint_interval: 16000}
         evaluation: {sequences: 200, seed: 5}
-        grid: {classes: [8, 16], exemplars: [4], variants: [bursty, matched, icl_only, ciwl_only], seeds: [0]}
+        grid: {classes: [8, 16], exemplars: [4], variants: [bursty, matched, icl_only, ciwl_only], seeds: [0]}\(runs)
         """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -105,12 +118,13 @@ final class SlurmTests: XCTestCase {
         XCTAssert(md.contains("| 16 | 4 | ciwl_only | 1/1 |"), md)
     }
 
-    /// A one-minute limit for a sweep that needs longer: the job is told to
-    /// stop, checkpoints, requeues itself, and the finished results equal an
-    /// uninterrupted run's bit for bit.
+    /// A one-minute limit for a sweep that needs longer (a grid and runs
+    /// built on its runs' checkpoints): the job is told to stop, checkpoints,
+    /// requeues itself, and the finished results equal an uninterrupted
+    /// run's bit for bit.
     func testTimeLimitCheckpointsRequeuesAndMatchesAnUninterruptedRun() throws {
         let sequences = 384_000
-        let spec = try writeSpec("limited", sequences: sequences)
+        let spec = try writeSpec("limited", sequences: sequences, chain: true)
         let (id, output) = try submitAndWait(spec, ["--time", "1"], sbatchOptions: ["--signal=B:USR1@30"],
                                              extraEnv: ["ICLSWEEP_STOP_MARGIN": "30"])
         XCTAssertNotEqual(try jobField(id, "Restarts"), "0", output)
@@ -118,12 +132,13 @@ final class SlurmTests: XCTestCase {
         XCTAssert(output.contains("resuming from checkpoint"), output)
         XCTAssert(output.contains("sweep complete"), output)
 
-        let reference = try writeSpec("reference", sequences: sequences)
+        let reference = try writeSpec("reference", sequences: sequences, chain: true)
         let r = try Launcher.run(["run", reference], ranks: 3)
         XCTAssertEqual(r.status, 0, r.output)
         let a = try ResultsFile.openForReading(dir.appendingPathComponent("limited.h5").path).table()
         let b = try ResultsFile.openForReading(dir.appendingPathComponent("reference.h5").path).table()
         XCTAssertEqual(a.statuses, b.statuses)
+        XCTAssertEqual(a.statuses, Array(repeating: .done, count: 8 + 3))
         XCTAssertEqual(a.histories.map(\.bitPatterns), b.histories.map(\.bitPatterns))
     }
 }
