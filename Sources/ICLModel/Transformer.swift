@@ -13,7 +13,7 @@ package final class Workspace<T: ModelScalar> {
     let lnMean: [Buffer<T>]   // L x (B*T)
     let lnRstd: [Buffer<T>]   // L x (B*T)
     let qkv: [Buffer<T>]      // L x (B, T, 3D)
-    let att: [Buffer<T>]      // L x (B, H, T, T) attention probabilities
+    package let att: [Buffer<T>]      // L x (B, H, T, T) attention probabilities
     let attY: [Buffer<T>]     // L x (B, T, D)  heads concatenated, before the output projection
     let hq: Buffer<T>         // (B, D) residual stream at the query
     let lnf: Buffer<T>        // (B, D) final LayerNorm at the query

@@ -115,7 +115,104 @@ public struct Plotter {
     }
 
     public func cellFigure(_ cell: CellSummary) -> String {
-        Plotter.document(width: 760, height: 420, panel(cell, x0: 70, y0: 40, w: 480, h: 320, full: true))
+        var body = panel(cell, x0: 70, y0: 40, w: 480, h: 320, full: true)
+        guard let m = mechanism(cell) else { return Plotter.document(width: 760, height: 420, body) }
+        body += inductionPanel(cell, m, x0: 70, y0: 450, w: 480, h: 200)
+        body += attentionPanel(cell, m, x0: 70, y0: 720, w: 480, h: 200)
+        return Plotter.document(width: 760, height: 970, body)
+    }
+
+    // MARK: - Mechanism panels (the paper's Fig. 2a and 3a)
+
+    /// The cell's mechanism shape and the last layer with values, when measured.
+    func mechanism(_ cell: CellSummary) -> (shape: MechanismShape, layer: Int)? {
+        let records = cell.runs.flatMap { table.histories[$0].records }.filter { $0.mechanism != nil }
+        guard let m = records.first?.mechanism else { return nil }
+        let layer = (0..<m.layers).last { l in records.contains { r in (0..<m.heads).contains { !r.induction[l * m.heads + $0].isNaN } } }
+        return layer.map { (m, $0) }
+    }
+
+    /// Mean over the cell's runs of `value(record)` per point (NaN-free points only).
+    func meanSeries(_ cell: CellSummary, _ value: (EvalRecord) -> Double) -> [(x: Double, y: Double)] {
+        table.points.indices.compactMap { p in
+            let values = cell.runs.map { value(table.histories[$0].records[p]) }.filter { !$0.isNaN }
+            return values.isEmpty ? nil : (Double(table.points[p]), values.reduce(0, +) / Double(values.count))
+        }
+    }
+
+    func frame(x0: Double, y0: Double, w: Double, h: Double, yRange: ClosedRange<Double>, ticks: [Double],
+               title: String, yTitle: String) -> String {
+        let xMax = Double(max(table.points.last ?? 1, 1))
+        func py(_ y: Double) -> Double { y0 + (yRange.upperBound - y) / (yRange.upperBound - yRange.lowerBound) * h }
+        var out = "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#444'/>\n"
+        for tick in ticks {
+            out += "<line x1='\(x0)' x2='\(x0 + w)' y1='\(py(tick))' y2='\(py(tick))' stroke='\(tick == 0 ? "#aaa" : "#ddd")'/>"
+            out += "<text x='\(x0 - 6)' y='\(py(tick) + 4)' font-size='11' text-anchor='end'>\(String(format: "%.2f", tick))</text>\n"
+        }
+        for i in 0...4 {
+            let x = xMax * Double(i) / 4
+            out += "<text x='\(x0 + Double(i) / 4 * w)' y='\(y0 + h + 15)' font-size='11' text-anchor='middle'>\(Plotter.shortCount(x))</text>\n"
+        }
+        out += "<text x='\(x0 + w / 2)' y='\(y0 - 8)' font-size='13' text-anchor='middle'>\(title)</text>\n"
+        out += "<text x='\(x0 - 46)' y='\(y0 + h / 2)' font-size='12' text-anchor='middle' transform='rotate(-90 \(x0 - 46) \(y0 + h / 2))'>\(yTitle)</text>\n"
+        return out
+    }
+
+    func line(_ s: [(x: Double, y: Double)], x0: Double, y0: Double, w: Double, h: Double, yRange: ClosedRange<Double>,
+              color: String, dash: Bool = false) -> String {
+        guard !s.isEmpty else { return "" }
+        let xMax = Double(max(table.points.last ?? 1, 1))
+        let points = s.map { "\(x0 + $0.x / xMax * w),\(y0 + (yRange.upperBound - min(max($0.y, yRange.lowerBound), yRange.upperBound)) / (yRange.upperBound - yRange.lowerBound) * h)" }
+        return "<polyline points='\(points.joined(separator: " "))' fill='none' stroke='\(color)' stroke-width='1.6'\(dash ? " stroke-dasharray='5 3'" : "")/>\n"
+    }
+
+    static let headColors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                             "#bcbd22", "#17becf"]
+
+    /// Induction strength of each head of the last layer on flip data.
+    func inductionPanel(_ cell: CellSummary, _ m: (shape: MechanismShape, layer: Int), x0: Double, y0: Double, w: Double, h: Double) -> String {
+        let range = -1.0...1.0
+        var out = frame(x0: x0, y0: y0, w: w, h: h, yRange: range, ticks: [-1, -0.5, 0, 0.5, 1],
+                        title: "induction strength of layer \(m.layer)'s heads on flip (mean over seeds)", yTitle: "correct - other label")
+        for head in 0..<m.shape.heads {
+            let s = meanSeries(cell) { r in r.mechanism == nil ? .nan : r.induction[m.layer * m.shape.heads + head] }
+            out += line(s, x0: x0, y0: y0, w: w, h: h, yRange: range, color: Plotter.headColors[head % Plotter.headColors.count])
+        }
+        out += "<text x='\(x0 + w + 16)' y='\(y0 + 14)' font-size='12'>one line per head</text>\n"
+        return out
+    }
+
+    /// Where the last layer's heads (mean over heads) send the query's attention:
+    /// label tokens, exemplar tokens, the query itself; on flip (solid) and ciwl (dashed).
+    func attentionPanel(_ cell: CellSummary, _ m: (shape: MechanismShape, layer: Int), x0: Double, y0: Double, w: Double, h: Double) -> String {
+        let range = 0.0...1.0, shape = m.shape, T = shape.tokens
+        var out = frame(x0: x0, y0: y0, w: w, h: h, yRange: range, ticks: [0, 0.25, 0.5, 0.75, 1],
+                        title: "layer \(m.layer): attention from the query (mean over heads and seeds)", yTitle: "attention")
+        let groups: [(name: String, color: String, positions: (Int) -> Bool)] = [
+            ("label tokens", "#d62728", { $0 % 2 == 1 }), ("exemplar tokens", "#1f77b4", { $0 % 2 == 0 && $0 < T - 1 }),
+            ("the query", "#7f7f7f", { $0 == T - 1 })]
+        for (s, set) in Mechanism.sets.enumerated() {
+            for g in groups {
+                let series = meanSeries(cell) { r -> Double in
+                    guard let rm = r.mechanism else { return .nan }
+                    var total = 0.0
+                    for head in 0..<rm.heads {
+                        for t in 0..<rm.tokens where g.positions(t) {
+                            total += r.attention[((s * rm.layers + m.layer) * rm.heads + head) * rm.tokens + t]
+                        }
+                    }
+                    return total / Double(rm.heads)
+                }
+                out += line(series, x0: x0, y0: y0, w: w, h: h, yRange: range, color: g.color, dash: set == .ciwl)
+            }
+        }
+        for (i, g) in groups.enumerated() {
+            let y = y0 + 14 + Double(i) * 18
+            out += "<line x1='\(x0 + w + 16)' x2='\(x0 + w + 36)' y1='\(y - 4)' y2='\(y - 4)' stroke='\(g.color)' stroke-width='2'/>"
+            out += "<text x='\(x0 + w + 42)' y='\(y)' font-size='12'>\(g.name)</text>\n"
+        }
+        out += "<text x='\(x0 + w + 16)' y='\(y0 + 74)' font-size='11' fill='#555'>solid: flip set, dashed: ciwl set</text>\n"
+        return out
     }
 
     /// Every cell in one figure: rows are (classes, exemplars, swept fields), columns variants.

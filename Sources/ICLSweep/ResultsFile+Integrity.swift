@@ -18,9 +18,12 @@ struct RunRows {
     package var accuracy: [Double]      // (P, E)
     var inContext: [Double]     // (P, E)
     package var loss: [Double]          // (P, E)
+    /// The mechanism measures in the file's shape; empty in files without them.
+    var attention: [Double] = []        // (P, 2, L, H, T)
+    var induction: [Double] = []        // (P, L, H)
 
     /// The rows a run writes from its evaluation history.
-    package init(run: GridPoint, points: [Int], history: History) {
+    package init(run: GridPoint, points: [Int], history: History, mechanism: MechanismShape?) {
         let E = Evaluator.allCases.count
         let nan = [Double](repeating: .nan, count: E)
         let byPoint = Dictionary(history.records.map { ($0.sequences, $0) }, uniquingKeysWith: { $1 })
@@ -33,6 +36,14 @@ struct RunRows {
         accuracy = records.flatMap { $0?.accuracy ?? nan }
         inContext = records.flatMap { $0?.inContextAccuracy ?? nan }
         loss = records.flatMap { $0?.loss ?? nan }
+        if let m = mechanism {
+            attention = records.flatMap { r in
+                r.flatMap { r in r.mechanism.map { $0.pad(attention: r.attention, to: m) } } ?? [Double](repeating: .nan, count: m.attentionCount)
+            }
+            induction = records.flatMap { r in
+                r.flatMap { r in r.mechanism.map { $0.pad(induction: r.induction, to: m) } } ?? [Double](repeating: .nan, count: m.inductionCount)
+            }
+        }
     }
 
     /// The rows of run `r` as stored in a results file.
@@ -45,6 +56,8 @@ struct RunRows {
         accuracy = h.accuracy
         inContext = h.inContextAccuracy
         loss = h.loss
+        attention = h.attention
+        induction = h.induction
     }
 
     /// Never 0, which marks "no checksum yet".
@@ -52,6 +65,7 @@ struct RunRows {
         var sum = Checksum()
         sum.add(name); sum.add(variant); sum.add(numbers)
         sum.add(trainLoss); sum.add(accuracy); sum.add(inContext); sum.add(loss)
+        if !attention.isEmpty { sum.add(attention); sum.add(induction) }  // files before the measures: as they were
         return sum.value == 0 ? 1 : sum.value
     }
 }

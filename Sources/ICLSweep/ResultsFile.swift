@@ -24,6 +24,9 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 ///     /runs/checksum                              (R) uint64, 0 until the run is done
 ///     /runs/axes/<field path>                     (R) float64 (numbers) or strings: one per swept
 ///                                                 field besides classes, exemplars, variants, seeds
+///     /metrics/attention                          (R, P, 2, L, H, T) float64: where the query attends
+///                                                 on the flip and ciwl sets, per layer and head
+///     /metrics/induction                          (R, P, L, H) float64: induction strength on flip
 ///     /metrics/sequences                          (P) int64
 ///     /metrics/train_loss                         (R, P) float64, NaN until written
 ///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 6) float64
@@ -36,6 +39,9 @@ public final class ResultsFile {
     let file: H5File
     let runCount: Int
     let pointCount: Int
+    /// The dimensions of `metrics/attention` and `metrics/induction`; nil in
+    /// files made before the mechanism measures (they are then not written).
+    let mechanism: MechanismShape?
     private var datasets: [String: H5Dataset] = [:]
     /// Seconds this process has spent writing rows (for the sweep's figures).
     public private(set) var writeSeconds = 0.0
@@ -57,6 +63,9 @@ public final class ResultsFile {
         self.file = file
         runCount = runs
         pointCount = points
+        mechanism = (try? file.dataset("metrics/attention")).flatMap { d in
+            (try? d.shape).map { MechanismShape(layers: $0[3], heads: $0[4], tokens: $0[5]) }
+        }
     }
 
     package func dataset(_ name: String) throws -> H5Dataset {
@@ -104,9 +113,12 @@ public final class ResultsFile {
             let checksum = try file.createDataset("runs/checksum", of: UInt64.self, shape: [R])
             let points = try file.createDataset("metrics/sequences", of: Int64.self, shape: [P])
             let trainLoss = try file.createDataset("metrics/train_loss", of: Double.self, shape: [R, P], fill: .nan)
+            let m = spec.mechanismShape
             let metrics = try ["accuracy", "in_context_accuracy", "loss"].map {
                 try file.createDataset("metrics/\($0)", of: Double.self, shape: [R, P, E], fill: .nan)
-            }
+            } + [try file.createDataset("metrics/attention", of: Double.self,
+                                        shape: [R, P, Mechanism.sets.count, m.layers, m.heads, m.tokens], fill: .nan),
+                 try file.createDataset("metrics/induction", of: Double.self, shape: [R, P, m.layers, m.heads], fill: .nan)]
             let axes = try columns.map { column in
                 runs.columnIsNumber(column) ? try file.createDataset("runs/axes/\(column)", of: Double.self, shape: [R], fill: .nan)
                     : try file.createStringDataset("runs/axes/\(column)", length: column == "run" ? 64 : 32, shape: [R])
@@ -212,7 +224,7 @@ public final class ResultsFile {
     /// Marks `run` done, with the checksum of the rows it wrote (`RunRows`).
     public func markDone(_ run: GridPoint, points: [Int], history: History) throws {
         try timed {
-            let rows = RunRows(run: run, points: points, history: history)
+            let rows = RunRows(run: run, points: points, history: history, mechanism: mechanism)
             try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
             try setStatus(run.id, .done)
         }
@@ -240,6 +252,12 @@ public final class ResultsFile {
             try dataset("metrics/accuracy").writeBlock(r.accuracy, start: [run, point, 0], count: [1, 1, E])
             try dataset("metrics/in_context_accuracy").writeBlock(r.inContextAccuracy, start: [run, point, 0], count: [1, 1, E])
             try dataset("metrics/loss").writeBlock(r.loss, start: [run, point, 0], count: [1, 1, E])
+            if let m = mechanism, let own = r.mechanism {
+                try dataset("metrics/attention").writeBlock(own.pad(attention: r.attention, to: m), start: [run, point, 0, 0, 0, 0],
+                                                            count: [1, 1, Mechanism.sets.count, m.layers, m.heads, m.tokens])
+                try dataset("metrics/induction").writeBlock(own.pad(induction: r.induction, to: m), start: [run, point, 0, 0],
+                                                            count: [1, 1, m.layers, m.heads])
+            }
             try dataset("runs/sequences_done").writeBlock([Int64(r.sequences)], start: [run], count: [1])
         }
     }
@@ -281,11 +299,22 @@ public final class ResultsFile {
             if try d.holdsStrings { return try d.readStrings() }
             return (try d.read() as [Double]).map { FieldValue.double($0).description }
         }
-        let histories = (0..<R).map { r in
+        var histories = (0..<R).map { r in
             History(sequences: points.map(Int64.init), trainLoss: Array(trainLoss[r * P ..< (r + 1) * P]),
                     accuracy: Array(acc[r * P * E ..< (r + 1) * P * E]),
                     inContextAccuracy: Array(ic[r * P * E ..< (r + 1) * P * E]),
                     loss: Array(loss[r * P * E ..< (r + 1) * P * E]))
+        }
+        if let m = mechanism {  // in the file's shape (NaN where a smaller model has no value)
+            let attention: [Double] = try dataset("metrics/attention").read(), induction: [Double] = try dataset("metrics/induction").read()
+            let A = m.attentionCount, I = m.inductionCount
+            for r in 0..<R {
+                for p in 0..<P {
+                    histories[r].records[p].mechanism = m
+                    histories[r].records[p].attention = Array(attention[(r * P + p) * A ..< (r * P + p + 1) * A])
+                    histories[r].records[p].induction = Array(induction[(r * P + p) * I ..< (r * P + p + 1) * I])
+                }
+            }
         }
         return ResultsTable(
             name: try name(), names: try dataset("runs/name").readStrings(), classes: try ints("runs/classes"),

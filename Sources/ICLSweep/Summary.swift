@@ -17,6 +17,14 @@ public struct RunStatistics {
     /// evaluation (CIWL won from the start) or never fell back.
     public var flipBelowHalfAt: Double
     public var transience: Double { peakICL - finalICL }
+    /// Induction strength on flip data of the last layer's strongest head
+    /// (the head with the highest value at any point after initialisation):
+    /// its peak, the sequence count there, and the first later point where
+    /// it is negative (the head has turned away from the correct label
+    /// token). NaN without the measures.
+    public var inductionPeak = Double.nan
+    public var inductionPeakAt = Double.nan
+    public var inductionNegativeAt = Double.nan
 
     public init(_ history: History) {
         let recs = history.records.filter { !$0.accuracy.allSatisfy(\.isNaN) }
@@ -35,6 +43,24 @@ public struct RunStatistics {
            let cross = trained.first(where: { $0 > top && flip[$0] < 0.5 }) {
             flipBelowHalfAt = Double(recs[cross].sequences)
         }
+        // the last layer with values, its strongest head
+        let trainedRecs = recs.filter { $0.sequences > 0 && $0.mechanism != nil }
+        guard let m = trainedRecs.first?.mechanism else { return }
+        let layer = (0..<m.layers).last { l in trainedRecs.contains { r in (0..<m.heads).contains { !r.induction[l * m.heads + $0].isNaN } } }
+        guard let layer else { return }
+        var strongest: (head: Int, point: Int, value: Double)?
+        for (p, r) in trainedRecs.enumerated() {
+            for h in 0..<m.heads {
+                let v = r.induction[layer * m.heads + h]
+                if !v.isNaN, strongest == nil || v > strongest!.value { strongest = (h, p, v) }
+            }
+        }
+        guard let strongest else { return }
+        inductionPeak = strongest.value
+        inductionPeakAt = Double(trainedRecs[strongest.point].sequences)
+        if let turn = trainedRecs.indices.first(where: { $0 > strongest.point && trainedRecs[$0].induction[layer * m.heads + strongest.head] < 0 }) {
+            inductionNegativeAt = Double(trainedRecs[turn].sequences)
+        }
     }
 
     static let columns: [(name: String, key: String, value: (RunStatistics) -> Double)] = [
@@ -46,6 +72,9 @@ public struct RunStatistics {
         ("final flip", "final_flip", \.finalFlip),
         ("flip < 0.5 at", "flip_below_half_sequences", \.flipBelowHalfAt),
         ("transience", "transience", \.transience),
+        ("induction peak", "induction_peak", \.inductionPeak),
+        ("seq at induction peak", "induction_peak_sequences", \.inductionPeakAt),
+        ("induction < 0 at", "induction_negative_sequences", \.inductionNegativeAt),
     ]
 }
 
@@ -127,7 +156,10 @@ public struct Summary {
         }
         lines += ["", "ICL, CIWL and flip are in-context accuracies; IWL is plain accuracy. Each statistic is over the seeds "
                   + "where it is defined. '-': not measured (no finished seed, or an evaluator that does not apply, as for "
-                  + "icl_only), or for 'flip < 0.5 at', flip never rose above 0.5 after initialisation or never fell back."]
+                  + "icl_only), or for 'flip < 0.5 at', flip never rose above 0.5 after initialisation or never fell back. "
+                  + "Induction: on flip data, the last layer's strongest head's attention from the query to the label token "
+                  + "after the matching exemplar minus that to the other label tokens; '< 0 at': the first point after its "
+                  + "peak where it is negative ('-': never)."]
         return lines.joined(separator: "\n")
     }
 

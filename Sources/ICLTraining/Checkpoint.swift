@@ -60,6 +60,7 @@ extension Trainer {
             try history.write(to: file, group: "history")
             for array in [history.trainLoss, history.accuracy, history.inContextAccuracy, history.loss] { sum.add(array) }
             sum.add(history.sequences)
+            if history.mechanism != nil { sum.add(history.attention); sum.add(history.induction) }  // absent before the measures
             try file.setAttribute("checksum", sum.hex)
             try file.flush()
             complete = true
@@ -151,6 +152,7 @@ public struct CheckpointContents {
             let history = try History.read(from: file, group: "history")
             for array in [history.trainLoss, history.accuracy, history.inContextAccuracy, history.loss] { sum.add(array) }
             sum.add(history.sequences)
+            if history.mechanism != nil { sum.add(history.attention); sum.add(history.induction) }  // absent before the measures
             guard try file.attribute("checksum") == sum.hex else { throw fail("checksum mismatch (corrupt file)") }
             return CheckpointContents(path: path, config: config, layout: layout, params: sets[0], m: sets[1], v: sets[2],
                                       step: Int(state[0]), lossCount: Int(state[1]), lossSum: lossSum[0], rng: words,

@@ -14,11 +14,55 @@ public struct EvalRecord: Equatable {
     public var inContextAccuracy: [Double]
     /// Mean cross-entropy at the query.
     public var loss: [Double]
+    /// Mechanism measures (empty in records that predate them):
+    /// attention from the query position to each position, per evaluator
+    /// set in `Mechanism.sets` order, layer and head, averaged over the set
+    /// (`[2, layers, heads, tokens]`), and the induction strength per layer
+    /// and head on `flip` data (`[layers, heads]`): attention to the label
+    /// token after the query's matching exemplar minus the mean attention to
+    /// the other label tokens. NaN where the set does not apply.
+    public var attention: [Double] = []
+    public var induction: [Double] = []
+    /// The dimensions of `attention` and `induction`; nil when empty.
+    public var mechanism: MechanismShape?
 
     public func headline(_ e: Evaluator) -> Double {
         let i = Evaluator.allCases.firstIndex(of: e)!
         return e.headlineIsInContext ? inContextAccuracy[i] : accuracy[i]
     }
+}
+
+/// The dimensions of the mechanism measures of a record.
+public struct MechanismShape: Equatable, Codable {
+    public var layers: Int
+    public var heads: Int
+    public var tokens: Int
+    public init(layers: Int, heads: Int, tokens: Int) { self.layers = layers; self.heads = heads; self.tokens = tokens }
+    public var attentionCount: Int { Mechanism.sets.count * layers * heads * tokens }
+    public var inductionCount: Int { layers * heads }
+
+    /// `values` of shape `[.., layers, heads, (tokens)]` of this shape, in the
+    /// larger shape `to` (NaN where this one has no value).
+    public func pad(attention values: [Double], to big: MechanismShape) -> [Double] {
+        guard self != big else { return values }
+        var out = [Double](repeating: .nan, count: big.attentionCount)
+        for s in 0..<Mechanism.sets.count { for l in 0..<layers { for h in 0..<heads { for t in 0..<tokens {
+            out[((s * big.layers + l) * big.heads + h) * big.tokens + t] = values[((s * layers + l) * heads + h) * tokens + t]
+        } } } }
+        return out
+    }
+    public func pad(induction values: [Double], to big: MechanismShape) -> [Double] {
+        guard self != big else { return values }
+        var out = [Double](repeating: .nan, count: big.inductionCount)
+        for l in 0..<layers { for h in 0..<heads { out[l * big.heads + h] = values[l * heads + h] } }
+        return out
+    }
+}
+
+/// The paper's mechanism measures (Fig. 2a, 3a).
+public enum Mechanism {
+    /// Evaluator sets whose attention patterns are stored.
+    public static let sets: [Evaluator] = [.flip, .ciwl]
 }
 
 /// Every evaluation of a run so far.
@@ -34,6 +78,10 @@ extension History {
     package var accuracy: [Double] { records.flatMap(\.accuracy) }
     package var inContextAccuracy: [Double] { records.flatMap(\.inContextAccuracy) }
     package var loss: [Double] { records.flatMap(\.loss) }
+    package var attention: [Double] { records.flatMap(\.attention) }
+    package var induction: [Double] { records.flatMap(\.induction) }
+    /// The mechanism shape every record shares, or nil (none measured).
+    package var mechanism: MechanismShape? { records.first?.mechanism }
 
     package init(sequences: [Int64], trainLoss: [Double], accuracy: [Double], inContextAccuracy: [Double], loss: [Double]) {
         let E = Evaluator.allCases.count
@@ -52,6 +100,10 @@ extension History {
         try file.write("\(group)/accuracy", accuracy, shape: [P, E])
         try file.write("\(group)/in_context_accuracy", inContextAccuracy, shape: [P, E])
         try file.write("\(group)/loss", loss, shape: [P, E])
+        if let m = mechanism, P > 0 {
+            try file.write("\(group)/attention", attention, shape: [P, Mechanism.sets.count, m.layers, m.heads, m.tokens])
+            try file.write("\(group)/induction", induction, shape: [P, m.layers, m.heads])
+        }
     }
 
     package static func read(from file: H5File, group: String) throws -> History {
@@ -60,9 +112,23 @@ extension History {
             throw DataError("\(file.path): written by an older iclsweep with \(stored[1]) evaluators (this one has "
                             + "\(Evaluator.allCases.count): \(Evaluator.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        return History(sequences: try file.read("\(group)/sequences"), trainLoss: try file.read("\(group)/train_loss"),
-                accuracy: try file.read("\(group)/accuracy"),
-                inContextAccuracy: try file.read("\(group)/in_context_accuracy"), loss: try file.read("\(group)/loss"))
+        var history = History(sequences: try file.read("\(group)/sequences"), trainLoss: try file.read("\(group)/train_loss"),
+                              accuracy: try file.read("\(group)/accuracy"),
+                              inContextAccuracy: try file.read("\(group)/in_context_accuracy"), loss: try file.read("\(group)/loss"))
+        if let d = try? file.dataset("\(group)/attention") {  // absent in checkpoints that predate the measures
+            let shape = try d.shape
+            let m = MechanismShape(layers: shape[2], heads: shape[3], tokens: shape[4])
+            let attention: [Double] = try d.read(), induction: [Double] = try file.read("\(group)/induction")
+            guard attention.count == history.records.count * m.attentionCount, induction.count == history.records.count * m.inductionCount else {
+                throw DataError("\(file.path): \(group)/attention or induction has the wrong size")
+            }
+            for p in history.records.indices {
+                history.records[p].mechanism = m
+                history.records[p].attention = Array(attention[p * m.attentionCount ..< (p + 1) * m.attentionCount])
+                history.records[p].induction = Array(induction[p * m.inductionCount ..< (p + 1) * m.inductionCount])
+            }
+        }
+        return history
     }
 }
 

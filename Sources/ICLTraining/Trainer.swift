@@ -210,28 +210,74 @@ public final class Trainer {
         return sets
     }
 
-    /// Runs every applicable evaluator on its fixed sequences.
+    /// Runs every applicable evaluator on its fixed sequences, and takes
+    /// the mechanism measures on the `flip` and `ciwl` sets.
     public func evaluate() -> EvalRecord {
         let all = Evaluator.allCases
+        let c = model.config
+        let shape = MechanismShape(layers: c.layers, heads: c.heads, tokens: c.tokens)
         var record = EvalRecord(sequences: sequencesDone,
                                 trainLoss: lossCount > 0 ? lossSum / Double(lossCount) : .nan,
                                 accuracy: Array(repeating: .nan, count: all.count),
                                 inContextAccuracy: Array(repeating: .nan, count: all.count),
-                                loss: Array(repeating: .nan, count: all.count))
+                                loss: Array(repeating: .nan, count: all.count),
+                                attention: Array(repeating: .nan, count: shape.attentionCount),
+                                induction: Array(repeating: .nan, count: shape.inductionCount),
+                                mechanism: shape)
         lossSum = 0
         lossCount = 0
         for (i, e) in all.enumerated() {
             guard let set = evalSets[e] else { continue }
-            let m = measure(set)
+            var attention = Mechanism.sets.contains(e) ? MechanismSums(shape, induction: e == .flip) : nil
+            let m = measure(set, attention: &attention)
             record.accuracy[i] = m.accuracy
             record.inContextAccuracy[i] = m.inContext
             record.loss[i] = m.loss
+            if let a = attention, let s = Mechanism.sets.firstIndex(of: e) {
+                let n = shape.attentionCount / Mechanism.sets.count, N = Double(set.size)
+                for k in 0..<n { record.attention[s * n + k] = a.attention[k] / N }
+                if e == .flip { record.induction = a.induction.map { $0 / N } }
+            }
         }
         return record
     }
 
-    /// Accuracy, in-context accuracy and mean loss of the model on `set`.
-    func measure(_ set: Batch) -> (accuracy: Double, inContext: Double, loss: Double) {
+    /// Sums over a set of where the query attends, per layer, head and
+    /// position, and (on flip data) of the induction strength per layer and head.
+    struct MechanismSums {
+        let shape: MechanismShape
+        var attention: [Double]
+        var induction: [Double]
+        let measuresInduction: Bool
+        init(_ shape: MechanismShape, induction: Bool) {
+            self.shape = shape
+            attention = Array(repeating: 0, count: shape.layers * shape.heads * shape.tokens)
+            self.induction = Array(repeating: 0, count: shape.inductionCount)
+            measuresInduction = induction
+        }
+
+        /// Adds sequence `b` of `batch` from the attention probabilities of its forward pass.
+        mutating func add(_ ws: Workspace<Float>, batch: Batch, b: Int) {
+            let L = shape.layers, H = shape.heads, T = shape.tokens, n = batch.pairs
+            let target = Int(batch.targets[b])
+            let partner = (0..<n).first { batch.label(b, $0) == target }
+            for l in 0..<L {
+                for h in 0..<H {
+                    let row = ws.att[l].pointer + ((b * H + h) * T + T - 1) * T  // the query's row
+                    let out = (l * H + h) * T
+                    for t in 0..<T { attention[out + t] += Double(row[t]) }
+                    guard measuresInduction, let partner, n > 1 else { continue }
+                    var others = 0.0
+                    for i in 0..<n where i != partner { others += Double(row[2 * i + 1]) }
+                    induction[l * H + h] += Double(row[2 * partner + 1]) - others / Double(n - 1)
+                }
+            }
+        }
+    }
+
+    /// Accuracy, in-context accuracy and mean loss of the model on `set`;
+    /// adds to `attention` when given.
+    func measure(_ set: Batch, attention: inout MechanismSums?) -> (accuracy: Double, inContext: Double, loss: Double) {
         let ws = evalWorkspace, chunk = ws.batch, n = config.pairs, C = model.config.outputs
         var correct = 0, correctInContext = 0, lossSum = 0.0
         var start = 0
@@ -252,6 +298,7 @@ public final class Trainer {
                 var bestInContext = part.label(b, 0)
                 for i in 1..<n where z[part.label(b, i)] > z[bestInContext] { bestInContext = part.label(b, i) }
                 if bestInContext == target { correctInContext += 1 }
+                attention?.add(ws, batch: part, b: b)
             }
             start += count
         }

@@ -55,7 +55,8 @@ struct SweepFixture {
     static func fingerprint(_ path: String) throws -> [String: [UInt64]] {
         let file = try H5File.open(path)
         var out: [String: [UInt64]] = [:]
-        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss"] {
+        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss",
+                     "metrics/attention", "metrics/induction"] {
             out[name] = (try file.read(name) as [Double]).map(\.bitPattern)
         }
         for name in ["metrics/sequences", "runs/classes", "runs/exemplars", "runs/seed", "runs/sequences_done"] {

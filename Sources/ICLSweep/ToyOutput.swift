@@ -1,0 +1,132 @@
+import Foundation
+import Yams
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// `iclsweep toy`'s spec and outputs: the minimal model's parameters from a
+/// YAML file (`toy:` section, the CLI's option names with underscores), its
+/// curves as HDF5 and CSV, and an SVG beside a transformer run's curves.
+public enum ToyOutput {
+    static let keys = ["dim", "mu1", "mu2", "alpha", "learning_rate", "steps", "init_scale", "seed", "record_every"]
+
+    /// Parameters from `toy:` in a YAML file, over `base`; errors name the file, line and field.
+    public static func load(path: String, over base: ToyModel.Parameters) throws -> ToyModel.Parameters {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SpecError(file: path, line: nil, field: "", message: "cannot read the file")
+        }
+        let node: Node
+        do {
+            guard let n = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) else {
+                throw SpecError(file: path, line: nil, field: "", message: "the spec is empty")
+            }
+            node = n
+        } catch let e as SpecError { throw e } catch {
+            throw SpecError(file: path, line: nil, field: "", message: "not valid YAML: \(error)")
+        }
+        let top = try SpecReader(file: path, node: node, path: "").mapping(allowed: ["toy"])
+        guard let toy = top["toy"] else { throw SpecError(file: path, line: nil, field: "toy", message: "missing (required)") }
+        var p = base
+        for (key, r) in try toy.mapping(allowed: keys) {
+            func number() throws -> Double {
+                let v = try r.double()
+                guard v.isFinite else { throw r.error("must be a finite number, got \(v)") }
+                return v
+            }
+            switch key {
+            case "dim": p.dim = try r.positiveInt()
+            case "mu1": p.mu1 = try number()
+            case "mu2": p.mu2 = try number()
+            case "alpha": p.alpha = try number()
+            case "learning_rate": p.learningRate = try number()
+            case "steps": p.steps = try r.positiveInt()
+            case "init_scale": p.initScale = try number()
+            case "seed": p.seed = try r.seed()
+            default: p.recordEvery = try r.positiveInt()
+            }
+            let field = key.replacingOccurrences(of: "_", with: "-")
+            if let problem = p.problems().first(where: { $0.hasPrefix(field) }) { throw r.error(problem) }
+        }
+        return p
+    }
+
+    static let columns = ["step", "loss", "l1", "l2", "cost", "norm_a", "norm_d", "explained1", "explained2"]
+
+    static func values(_ p: ToyModel.Point) -> [Double] {
+        [Double(p.step), p.loss, p.l1, p.l2, p.cost, p.normA, p.normD, p.explained1, p.explained2]
+    }
+
+    public static func csv(_ points: [ToyModel.Point]) -> String {
+        ([columns.joined(separator: ",")] + points.map { values($0).map { "\($0)" }.joined(separator: ",") })
+            .joined(separator: "\n") + "\n"
+    }
+
+    /// `toy/<column>` datasets and the parameters (JSON) as an attribute; written atomically.
+    public static func writeHDF5(_ points: [ToyModel.Point], parameters: ToyModel.Parameters, to path: String) throws {
+        let tmp = path + ".tmp"
+        do {
+            let file = try H5File.create(tmp)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try file.setAttribute("parameters", String(decoding: try encoder.encode(parameters), as: UTF8.self))
+            for (i, name) in columns.enumerated() {
+                try file.write("toy/\(name)", points.map { values($0)[i] }, shape: [points.count])
+            }
+            try file.flush()
+        }
+        guard rename(tmp, path) == 0 else { throw DataError("\(path): rename failed: \(String(cString: strerror(errno)))") }
+    }
+
+    /// The toy's fraction of each target explained (ICL: mechanism 1, CIWL:
+    /// mechanism 2) and its loss, over steps; with `beside`, a transformer
+    /// run's ICL and CIWL accuracy and training loss over sequences next to it.
+    public static func svg(_ points: [ToyModel.Point], parameters p: ToyModel.Parameters,
+                           beside: (name: String, history: History)? = nil) -> String {
+        let w = 420.0, h = 260.0
+        func panel(x0: Double, title: String, xMax: Double, xLabel: String,
+                   series: [(name: String, color: String, points: [(Double, Double)])]) -> String {
+            let y0 = 50.0
+            var out = "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#444'/>\n"
+            for tick in stride(from: 0.0, through: 1.0, by: 0.25) {
+                let y = y0 + (1 - tick) * h
+                out += "<line x1='\(x0)' x2='\(x0 + w)' y1='\(y)' y2='\(y)' stroke='#ddd'/>"
+                out += "<text x='\(x0 - 6)' y='\(y + 4)' font-size='11' text-anchor='end'>\(String(format: "%.2f", tick))</text>\n"
+            }
+            for i in 0...4 {
+                out += "<text x='\(x0 + Double(i) / 4 * w)' y='\(y0 + h + 15)' font-size='11' text-anchor='middle'>"
+                    + "\(Plotter.shortCount(xMax * Double(i) / 4))</text>\n"
+            }
+            out += "<text x='\(x0 + w / 2)' y='\(y0 - 10)' font-size='13' text-anchor='middle'>\(title)</text>\n"
+            out += "<text x='\(x0 + w / 2)' y='\(y0 + h + 34)' font-size='12' text-anchor='middle'>\(xLabel)</text>\n"
+            for (i, s) in series.enumerated() {
+                let pts = s.points.filter { !$0.1.isNaN }.map { "\(x0 + $0.0 / max(xMax, 1) * w),\(y0 + (1 - min(max($0.1, 0), 1)) * h)" }
+                if !pts.isEmpty { out += "<polyline points='\(pts.joined(separator: " "))' fill='none' stroke='\(s.color)' stroke-width='2'/>\n" }
+                let ly = y0 + h + 56 + Double(i) * 17
+                out += "<line x1='\(x0)' x2='\(x0 + 22)' y1='\(ly - 4)' y2='\(ly - 4)' stroke='\(s.color)' stroke-width='3'/>"
+                out += "<text x='\(x0 + 28)' y='\(ly)' font-size='12'>\(s.name)</text>\n"
+            }
+            return out
+        }
+        let first = points.first.map { max($0.loss, 1e-12) } ?? 1
+        var body = panel(x0: 60, title: "minimal model: mu1 \(p.mu1), mu2 \(p.mu2), alpha \(p.alpha), lr \(p.learningRate)",
+                         xMax: Double(p.steps), xLabel: "gradient steps", series: [
+            ("mechanism 1 (ICL): target explained", "#1f77b4", points.map { (Double($0.step), $0.explained1) }),
+            ("mechanism 2 (CIWL): target explained", "#d62728", points.map { (Double($0.step), $0.explained2) }),
+            ("loss / initial loss", "#7f7f7f", points.map { (Double($0.step), $0.loss / first) }),
+        ])
+        var width = 60 + w + 40
+        if let (name, history) = beside {
+            let r = history.records
+            let firstLoss = r.map(\.trainLoss).first { !$0.isNaN } ?? 1
+            body += panel(x0: width + 60, title: "transformer run \(name)", xMax: Double(r.last?.sequences ?? 1),
+                          xLabel: "training sequences", series: [
+                ("icl (in-context accuracy)", "#1f77b4", r.map { (Double($0.sequences), $0.headline(.icl)) }),
+                ("ciwl (in-context accuracy)", "#d62728", r.map { (Double($0.sequences), $0.headline(.ciwl)) }),
+                ("train loss / first", "#7f7f7f", r.map { (Double($0.sequences), $0.trainLoss / firstLoss) }),
+            ])
+            width += 60 + w + 40
+        }
+        return Plotter.document(width: width, height: 50 + h + 120, body)
+    }
+}
