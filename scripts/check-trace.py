@@ -28,16 +28,27 @@ def layer_norm(x, gain, bias, eps=1e-5):
     return (x - mean) / np.sqrt(var + eps) * gain + bias
 
 
+def gelu(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def sinusoid(T, D):
+    t, i = np.arange(T)[:, None], np.arange(D)[None, :]
+    angle = t / 10000 ** ((2 * (i // 2)) / D)
+    return np.where(i % 2 == 0, np.sin(angle), np.cos(angle))
+
+
 def forward(p, x, labels, cfg):
     """x (B, n+1, dim), labels (B, n) -> query logits (B, outputs)."""
     B, n = labels.shape
     D, H, L = cfg["width"], cfg["heads"], cfg["layers"]
     hd, T = D // H, 2 * n + 1
+    mlp = cfg.get("mlp", False)
     emb = x @ p["exemplar_embedding/weight"] + p["exemplar_embedding/bias"]   # (B, n+1, D)
     h = np.zeros((B, T, D))
     h[:, 0::2] = emb
     h[:, 1::2] = p["label_embedding"][labels]
-    h += p["position_embedding"][:T]
+    h += sinusoid(T, D) if cfg.get("positional") == "sinusoidal" else p["position_embedding"][:T]
     mask = np.tril(np.ones((T, T), dtype=bool))
     for l in range(L):
         a = layer_norm(h, p[f"layer{l}/ln/gain"], p[f"layer{l}/ln/bias"])
@@ -49,6 +60,10 @@ def forward(p, x, labels, cfg):
         w /= w.sum(-1, keepdims=True)
         y = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, D)
         h = h + y @ p[f"layer{l}/attn/out"]
+        if mlp:  # pre-LN MLP block with GELU
+            a = layer_norm(h, p[f"layer{l}/mlp_ln/gain"], p[f"layer{l}/mlp_ln/bias"])
+            u = gelu(a @ p[f"layer{l}/mlp/in/weight"] + p[f"layer{l}/mlp/in/bias"])
+            h = h + u @ p[f"layer{l}/mlp/out/weight"] + p[f"layer{l}/mlp/out/bias"]
     z = layer_norm(h[:, -1], p["final_ln/gain"], p["final_ln/bias"])
     return z @ p["unembedding/weight"] + p["unembedding/bias"]
 

@@ -36,6 +36,31 @@ package enum Layers {
         }
     }
 
+    // MARK: - GELU (tanh approximation, as jax.nn.gelu by default)
+
+    static let geluC = 0.7978845608028654  // sqrt(2 / pi)
+
+    /// out (N) = 0.5 x (1 + tanh(c (x + 0.044715 x^3))); inp (N)
+    static func geluForward<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>, N: Int) {
+        let c = T(geluC), k = T(0.044715)
+        for i in 0..<N {
+            let x = inp[i]
+            out[i] = T(0.5) * x * (1 + T.tanh(c * (x + k * x * x * x)))
+        }
+    }
+
+    /// dinp (N) += dout * gelu'(inp)
+    static func geluBackward<T: ModelScalar>(_ dinp: UnsafeMutablePointer<T>, _ dout: UnsafePointer<T>,
+                                             _ inp: UnsafePointer<T>, N: Int) {
+        let c = T(geluC), k = T(0.044715)
+        for i in 0..<N {
+            let x = inp[i]
+            let t = T.tanh(c * (x + k * x * x * x))
+            let slope = T(0.5) * (1 + t) + T(0.5) * x * (1 - t * t) * c * (1 + 3 * k * x * x)
+            dinp[i] += dout[i] * slope
+        }
+    }
+
     // MARK: - LayerNorm over the last dimension, eps 1e-5
 
     static let layerNormEps = 1e-5

@@ -1,6 +1,11 @@
 import ICLSupport
 import ICLData
 
+/// How token positions enter the model.
+public enum PositionalEncoding: String, Codable, CaseIterable {
+    case learned, sinusoidal
+}
+
 /// The blueprint of the paper's attention-only transformer.
 public struct ModelConfig: Codable, Equatable {
     /// Size of an exemplar vector (512 for the ResNet18 features).
@@ -17,6 +22,12 @@ public struct ModelConfig: Codable, Equatable {
     public var pairs: Int = 2
     /// Rows of the learned positional table.
     public var maxPositions: Int = 32
+    /// Width ratio of each layer's MLP (hidden width `mlpRatio x width`,
+    /// GELU); 0: no MLPs, the paper's attention-only model.
+    public var mlpRatio: Int = 0
+    /// Learned positions (a table, the paper's 2-layer model) or fixed
+    /// sinusoidal ones (its 12-layer model).
+    public var positional: PositionalEncoding = .learned
 
     public init(inputDim: Int, labels: Int, width: Int = 64, heads: Int = 8, layers: Int = 2,
                 pairs: Int = 2, maxPositions: Int = 32) {
@@ -33,7 +44,7 @@ public struct ModelConfig: Codable, Equatable {
         let B = Double(batch), D = Double(width), N = B * Double(tokens)
         let exemplarRows = B * Double(pairs + 1)
         let embed = 2 * exemplarRows * Double(inputDim) * D               // forward + weight gradient
-        let layers = Double(self.layers) * 3 * (N * D * 3 * D + N * D * D)  // forward + 2 backward products
+        let layers = Double(self.layers) * 3 * (N * D * 3 * D + N * D * D + 2 * N * D * Double(mlpRatio) * D)  // forward + 2 backward
         let unembed = 3 * B * D * Double(outputs)
         return 2 * (embed + layers + unembed)
     }
@@ -48,7 +59,8 @@ public struct ModelConfig: Codable, Equatable {
         else if width % heads != 0 { out.append("heads (\(heads)) must divide width (\(width))") }
         if layers < 1 { out.append("layers must be at least 1 (got \(layers))") }
         if pairs < 1 { out.append("context pairs must be at least 1 (got \(pairs))") }
-        if maxPositions < tokens {
+        if mlpRatio < 0 { out.append("mlp-ratio must be a positive number (got \(mlpRatio))") }
+        if maxPositions < tokens && positional == .learned {
             out.append("positions (\(maxPositions)) must cover the \(tokens) tokens of a sequence")
         }
         return out

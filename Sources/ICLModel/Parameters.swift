@@ -16,16 +16,41 @@ public enum Tensor: Hashable {
     case lnBias(Int)        // (D)
     case qkv(Int)           // (D, 3D)  columns [q | k | v], each split into heads
     case attnOut(Int)       // (D, D)
+    case mlpLnGain(Int)     // (D)  pre-MLP LayerNorm of layer l (models with MLPs)
+    case mlpLnBias(Int)     // (D)
+    case mlpIn(Int)         // (D, rD)  r: the MLP's width ratio
+    case mlpInBias(Int)     // (rD)
+    case mlpOut(Int)        // (rD, D)
+    case mlpOutBias(Int)    // (D)
     case finalGain          // (D)  final LayerNorm
     case finalBias          // (D)
     case unembedWeight      // (D, outputs)
     case unembedBias        // (outputs)
 
-    /// All tensors in buffer order.
+    /// All tensors of the paper's model (attention only, learned positions) in buffer order.
     public static func all(layers: Int) -> [Tensor] {
-        var list: [Tensor] = [.exemplarWeight, .exemplarBias, .labelEmbedding, .positions]
-        for l in 0..<layers { list += [.lnGain(l), .lnBias(l), .qkv(l), .attnOut(l)] }
+        all(ModelConfig(inputDim: 1, labels: 2, layers: layers))
+    }
+
+    /// All tensors of `c` in buffer order: no position table with
+    /// sinusoidal positions; each layer's MLP after its attention.
+    public static func all(_ c: ModelConfig) -> [Tensor] {
+        var list: [Tensor] = [.exemplarWeight, .exemplarBias, .labelEmbedding]
+        if c.positional == .learned { list.append(.positions) }
+        for l in 0..<c.layers {
+            list += [.lnGain(l), .lnBias(l), .qkv(l), .attnOut(l)]
+            if c.mlpRatio > 0 { list += [.mlpLnGain(l), .mlpLnBias(l), .mlpIn(l), .mlpInBias(l), .mlpOut(l), .mlpOutBias(l)] }
+        }
         return list + [.finalGain, .finalBias, .unembedWeight, .unembedBias]
+    }
+
+    /// The layer a tensor belongs to, if any.
+    public var layer: Int? {
+        switch self {
+        case .lnGain(let l), .lnBias(let l), .qkv(let l), .attnOut(let l), .mlpLnGain(let l), .mlpLnBias(let l),
+             .mlpIn(let l), .mlpInBias(let l), .mlpOut(let l), .mlpOutBias(let l): return l
+        default: return nil
+        }
     }
 
     public func shape(_ c: ModelConfig) -> [Int] {
@@ -35,9 +60,12 @@ public enum Tensor: Hashable {
         case .exemplarBias: return [D]
         case .labelEmbedding: return [c.labels, D]
         case .positions: return [c.maxPositions, D]
-        case .lnGain, .lnBias, .finalGain, .finalBias: return [D]
+        case .lnGain, .lnBias, .finalGain, .finalBias, .mlpLnGain, .mlpLnBias, .mlpOutBias: return [D]
         case .qkv: return [D, 3 * D]
         case .attnOut: return [D, D]
+        case .mlpIn: return [D, c.mlpRatio * D]
+        case .mlpInBias: return [c.mlpRatio * D]
+        case .mlpOut: return [c.mlpRatio * D, D]
         case .unembedWeight: return [D, c.outputs]
         case .unembedBias: return [c.outputs]
         }
@@ -54,6 +82,12 @@ public enum Tensor: Hashable {
         case .lnBias(let l): return "layer\(l)/ln/bias"
         case .qkv(let l): return "layer\(l)/attn/qkv"
         case .attnOut(let l): return "layer\(l)/attn/out"
+        case .mlpLnGain(let l): return "layer\(l)/mlp_ln/gain"
+        case .mlpLnBias(let l): return "layer\(l)/mlp_ln/bias"
+        case .mlpIn(let l): return "layer\(l)/mlp/in/weight"
+        case .mlpInBias(let l): return "layer\(l)/mlp/in/bias"
+        case .mlpOut(let l): return "layer\(l)/mlp/out/weight"
+        case .mlpOutBias(let l): return "layer\(l)/mlp/out/bias"
         case .finalGain: return "final_ln/gain"
         case .finalBias: return "final_ln/bias"
         case .unembedWeight: return "unembedding/weight"
@@ -71,7 +105,7 @@ public struct ParameterLayout {
 
     public init(_ config: ModelConfig) {
         self.config = config
-        tensors = Tensor.all(layers: config.layers)
+        tensors = Tensor.all(config)
         var offsets: [Tensor: Int] = [:]
         var total = 0
         for t in tensors {
@@ -125,7 +159,7 @@ extension ParameterSet {
         for t in layout.tensors {
             let p = self[t], n = layout.size(t)
             switch t {
-            case .exemplarWeight, .qkv, .attnOut, .unembedWeight:
+            case .exemplarWeight, .qkv, .attnOut, .unembedWeight, .mlpIn, .mlpOut:
                 let fanIn = Double(t.shape(c)[0])
                 let sd = (1 / fanIn).squareRoot() / 0.87962566103423978
                 for i in 0..<n { p[i] = T(sd * rng.truncatedNormal()) }
@@ -134,9 +168,9 @@ extension ParameterSet {
             case .positions:
                 let bound = 1 / Double(c.maxPositions).squareRoot()
                 for i in 0..<n { p[i] = T((2 * rng.uniform() - 1) * bound) }
-            case .lnGain, .finalGain:
+            case .lnGain, .finalGain, .mlpLnGain:
                 for i in 0..<n { p[i] = 1 }
-            case .exemplarBias, .lnBias, .finalBias, .unembedBias:
+            case .exemplarBias, .lnBias, .finalBias, .unembedBias, .mlpLnBias, .mlpInBias, .mlpOutBias:
                 for i in 0..<n { p[i] = 0 }
             }
         }
@@ -153,6 +187,22 @@ public enum ParameterGroup {
     /// The group names a model with `layers` layers has, for messages.
     public static func names(layers: Int) -> [String] {
         ["all", "embedding"] + (0..<layers).map { "layer\($0)" } + ["unembedding"]
+    }
+
+    /// The tensors of `name` in model `c`: as `tensors(_:layers:)`, with each
+    /// layer's MLP in `layerN`, no position table when positions are sinusoidal.
+    public static func tensors(_ name: String, in c: ModelConfig) -> [Tensor]? {
+        let all = Tensor.all(c)
+        switch name {
+        case "all": return all
+        case "embedding": return all.filter { [.exemplarWeight, .exemplarBias, .labelEmbedding, .positions].contains($0) }
+        case "unembedding": return [.finalGain, .finalBias, .unembedWeight, .unembedBias]
+        default:
+            if name.hasPrefix("layer"), let l = Int(name.dropFirst(5)), String(l) == name.dropFirst(5) {
+                return (0..<c.layers).contains(l) ? all.filter { $0.layer == l } : nil
+            }
+            return all.first { $0.name == name }.map { [$0] }
+        }
     }
 
     /// The tensors of `name`: a group above or one tensor's own name

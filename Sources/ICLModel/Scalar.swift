@@ -11,6 +11,7 @@ public protocol ModelScalar: BinaryFloatingPoint, H5Element {
                      A: UnsafePointer<Self>, lda: Int, B: UnsafePointer<Self>, ldb: Int,
                      beta: Self, C: UnsafeMutablePointer<Self>, ldc: Int)
     static func exp(_ x: Self) -> Self
+    static func tanh(_ x: Self) -> Self
 }
 
 extension Float: ModelScalar {
@@ -22,6 +23,7 @@ extension Float: ModelScalar {
                     blasint(M), blasint(N), blasint(K), alpha, A, blasint(lda), B, blasint(ldb), beta, C, blasint(ldc))
     }
     @inline(__always) public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
+    @inline(__always) public static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
 }
 
 extension Double: ModelScalar {
@@ -33,6 +35,7 @@ extension Double: ModelScalar {
                     blasint(M), blasint(N), blasint(K), alpha, A, blasint(lda), B, blasint(ldb), beta, C, blasint(ldc))
     }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+    @inline(__always) public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
 }
 
 /// `C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N) + beta * C`, row-major, with

@@ -1,3 +1,4 @@
+import Foundation
 import ICLSupport
 import ICLData
 
@@ -15,6 +16,15 @@ package final class Workspace<T: ModelScalar> {
     let qkv: [Buffer<T>]      // L x (B, T, 3D)
     package let att: [Buffer<T>]      // L x (B, H, T, T) attention probabilities
     let attY: [Buffer<T>]     // L x (B, T, D)  heads concatenated, before the output projection
+    // each layer's MLP (empty without MLPs): res[l+1] = resMid[l] + MLP(LN(resMid[l]))
+    let resMid: [Buffer<T>]   // L x (B, T, D)  residual stream after the attention, before the MLP
+    let mlpLn: [Buffer<T>]    // L x (B, T, D)
+    let mlpMean: [Buffer<T>]  // L x (B*T)
+    let mlpRstd: [Buffer<T>]  // L x (B*T)
+    let mlpH: [Buffer<T>]     // L x (B, T, rD) before the GELU
+    let mlpA: [Buffer<T>]     // L x (B, T, rD) after the GELU
+    /// Fixed sinusoidal positions (T, D), when the model uses them.
+    let sinusoid: Buffer<T>?
     let hq: Buffer<T>         // (B, D) residual stream at the query
     let lnf: Buffer<T>        // (B, D) final LayerNorm at the query
     let lnfMean: Buffer<T>    // (B)
@@ -31,6 +41,8 @@ package final class Workspace<T: ModelScalar> {
     let dqkv: Buffer<T>       // (B, T, 3D)
     let dln: Buffer<T>        // (B, T, D)
     let dxEmb: Buffer<T>      // (B*(n+1), D)
+    let dmlpA: Buffer<T>?     // (B, T, rD)
+    let dmlpH: Buffer<T>?     // (B, T, rD)
 
     package init(_ c: ModelConfig, batch B: Int) {
         batch = B
@@ -49,6 +61,28 @@ package final class Workspace<T: ModelScalar> {
         dlogits = make(B * c.outputs); dlnf = make(B * D); dhq = make(B * D)
         dres = make(B * T_ * D); dattY = make(B * T_ * D); dqkv = make(B * T_ * 3 * D)
         dln = make(B * T_ * D); dxEmb = make(E * D)
+        let ML = c.mlpRatio > 0 ? L : 0, R = c.mlpRatio * D
+        resMid = (0..<ML).map { _ in make(B * T_ * D) }
+        mlpLn = (0..<ML).map { _ in make(B * T_ * D) }
+        mlpMean = (0..<ML).map { _ in make(B * T_) }
+        mlpRstd = (0..<ML).map { _ in make(B * T_) }
+        mlpH = (0..<ML).map { _ in make(B * T_ * R) }
+        mlpA = (0..<ML).map { _ in make(B * T_ * R) }
+        dmlpA = ML > 0 ? make(B * T_ * R) : nil
+        dmlpH = ML > 0 ? make(B * T_ * R) : nil
+        if c.positional == .sinusoidal {
+            // PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(t / 10000^(2i/D))
+            let table = make(T_ * D)
+            for t in 0..<T_ {
+                for i in 0..<D {
+                    let angle = Double(t) / pow(10000, Double(2 * (i / 2)) / Double(D))
+                    table.pointer[t * D + i] = T(i % 2 == 0 ? sin(angle) : cos(angle))
+                }
+            }
+            sinusoid = table
+        } else {
+            sinusoid = nil
+        }
     }
 }
 
@@ -101,22 +135,62 @@ package struct Transformer<T: ModelScalar> {
         }
     }
 
-    /// dxEmb (B*(n+1), D) =; dlabelTable (labels, D) +=; dpos (maxPos, D) +=; dres0 (B, T, D)
+    /// dxEmb (B*(n+1), D) =; dlabelTable (labels, D) +=; dpos (maxPos, D) += (nil: fixed positions); dres0 (B, T, D)
     func embedBackward(_ dxEmb: UnsafeMutablePointer<T>, _ dlabelTable: UnsafeMutablePointer<T>,
-                       _ dpos: UnsafeMutablePointer<T>, _ dres0: UnsafePointer<T>, _ labels: UnsafePointer<Int32>, B: Int) {
+                       _ dpos: UnsafeMutablePointer<T>?, _ dres0: UnsafePointer<T>, _ labels: UnsafePointer<Int32>, B: Int) {
         let n = config.pairs, tokens = config.tokens, D = config.width
         for b in 0..<B {
             for t in 0..<tokens {
-                let g = dres0 + (b * tokens + t) * D, dp = dpos + t * D
+                let g = dres0 + (b * tokens + t) * D
                 let dst = t % 2 == 0 ? dxEmb + (b * (n + 1) + t / 2) * D
                                      : dlabelTable + Int(labels[b * n + t / 2]) * D
                 if t % 2 == 0 {
-                    for i in 0..<D { dst[i] = g[i]; dp[i] += g[i] }
+                    for i in 0..<D { dst[i] = g[i] }
                 } else {
-                    for i in 0..<D { dst[i] += g[i]; dp[i] += g[i] }
+                    for i in 0..<D { dst[i] += g[i] }
+                }
+                if let dpos {
+                    let dp = dpos + t * D
+                    for i in 0..<D { dp[i] += g[i] }
                 }
             }
         }
+    }
+
+    // MARK: - MLP block: res[l+1] = resMid[l] + GELU(LN(resMid[l]) @ W1 + b1) @ W2 + b2
+
+    /// resMid[l] (N, D) -> res[l+1] (N, D) through mlpLn, mlpH (N, rD), mlpA (N, rD)
+    func mlpForward(_ p: ParameterSet<T>, _ ws: Workspace<T>, l: Int, N: Int, clock: inout Clock) {
+        let D = config.width, R = config.mlpRatio * D
+        Layers.layerNormForward(ws.mlpLn[l].pointer, ws.mlpMean[l].pointer, ws.mlpRstd[l].pointer,
+                                ws.resMid[l].pointer, p[.mlpLnGain(l)], p[.mlpLnBias(l)], N: N, C: D)
+        clock.lap(\.norms)
+        Layers.linearForward(ws.mlpH[l].pointer, ws.mlpLn[l].pointer, p[.mlpIn(l)], p[.mlpInBias(l)], N: N, C: D, OC: R)
+        Layers.geluForward(ws.mlpA[l].pointer, ws.mlpH[l].pointer, N: N * R)
+        // res[l+1] = resMid[l] + (mlpA @ W2 + b2)
+        let out = ws.res[l + 1].pointer
+        out.update(from: ws.resMid[l].pointer, count: N * D)
+        let b2 = p[.mlpOutBias(l)]
+        for n in 0..<N { for i in 0..<D { out[n * D + i] += b2[i] } }
+        gemm(M: N, N: D, K: R, A: ws.mlpA[l].pointer, B: p[.mlpOut(l)], beta: 1, C: out)
+        clock.lap(\.layerProducts)
+    }
+
+    /// dres (N, D): the gradient at res[l+1] in, at resMid[l] out (the residual passes, plus the branch).
+    func mlpBackward(_ p: ParameterSet<T>, _ g: ParameterSet<T>, _ ws: Workspace<T>, l: Int, N: Int, clock: inout Clock) {
+        let D = config.width, R = config.mlpRatio * D
+        let dA = ws.dmlpA!, dH = ws.dmlpH!
+        dA.zero(); dH.zero()
+        Layers.linearBackward(dA.pointer, g[.mlpOut(l)], g[.mlpOutBias(l)], ws.dres.pointer, ws.mlpA[l].pointer,
+                              p[.mlpOut(l)], N: N, C: R, OC: D)
+        Layers.geluBackward(dH.pointer, dA.pointer, ws.mlpH[l].pointer, N: N * R)
+        ws.dln.zero()
+        Layers.linearBackward(ws.dln.pointer, g[.mlpIn(l)], g[.mlpInBias(l)], dH.pointer, ws.mlpLn[l].pointer,
+                              p[.mlpIn(l)], N: N, C: D, OC: R)
+        clock.lap(\.backwardProducts)
+        Layers.layerNormBackward(ws.dres.pointer, g[.mlpLnGain(l)], g[.mlpLnBias(l)], ws.dln.pointer, ws.resMid[l].pointer,
+                                 ws.mlpMean[l].pointer, ws.mlpRstd[l].pointer, p[.mlpLnGain(l)], N: N, C: D)
+        clock.lap(\.norms)
     }
 
     // MARK: - Whole model
@@ -143,8 +217,9 @@ package struct Transformer<T: ModelScalar> {
         // exemplar embedding: (B*(n+1), dim) @ (dim, D) + bias
         Layers.linearForward(ws.xEmb.pointer, ws.x.pointer, p[.exemplarWeight], p[.exemplarBias],
                              N: B * (n + 1), C: c.inputDim, OC: D)
+        let positions = ws.sinusoid.map { UnsafePointer($0.pointer) } ?? UnsafePointer(p[.positions])
         batch.labels.withUnsafeBufferPointer { labels in
-            embedForward(ws.res[0].pointer, ws.xEmb.pointer, labels.baseAddress!, p[.labelEmbedding], p[.positions], B: B)
+            embedForward(ws.res[0].pointer, ws.xEmb.pointer, labels.baseAddress!, p[.labelEmbedding], positions, B: B)
         }
         clock.lap(\.embedding)
         for l in 0..<c.layers {
@@ -156,10 +231,12 @@ package struct Transformer<T: ModelScalar> {
             clock.lap(\.layerProducts)
             Layers.attentionForward(ws.attY[l].pointer, ws.att[l].pointer, ws.qkv[l].pointer, B: B, T: tokens, D: D, H: H)
             clock.lap(\.attention)
-            // res[l+1] = res[l] + attY @ Wo
-            ws.res[l + 1].pointer.update(from: ws.res[l].pointer, count: N * D)
-            gemm(M: N, N: D, K: D, A: ws.attY[l].pointer, B: p[.attnOut(l)], beta: 1, C: ws.res[l + 1].pointer)
+            // res[l+1] = res[l] + attY @ Wo (with an MLP: resMid[l], then the MLP's branch)
+            let afterAttention = c.mlpRatio > 0 ? ws.resMid[l].pointer : ws.res[l + 1].pointer
+            afterAttention.update(from: ws.res[l].pointer, count: N * D)
+            gemm(M: N, N: D, K: D, A: ws.attY[l].pointer, B: p[.attnOut(l)], beta: 1, C: afterAttention)
             clock.lap(\.layerProducts)
+            if c.mlpRatio > 0 { mlpForward(p, ws, l: l, N: N, clock: &clock) }
         }
         // only the query position feeds the loss: final LayerNorm and unembedding there
         let last = ws.res[c.layers].pointer
@@ -200,6 +277,8 @@ package struct Transformer<T: ModelScalar> {
         clock.lap(\.norms)
         for l in (0..<c.layers).reversed() {
             let N = B * tokens
+            // with an MLP, dres becomes the gradient at resMid[l] first
+            if c.mlpRatio > 0 { mlpBackward(p, g, ws, l: l, N: N, clock: &clock) }
             // res[l+1] = res[l] + attY @ Wo: dres passes through unchanged, plus the branch
             ws.dattY.zero()
             Layers.linearBackward(ws.dattY.pointer, g[.attnOut(l)], nil, ws.dres.pointer, ws.attY[l].pointer,
@@ -218,7 +297,8 @@ package struct Transformer<T: ModelScalar> {
             clock.lap(\.norms)
         }
         batch.labels.withUnsafeBufferPointer { labels in
-            embedBackward(ws.dxEmb.pointer, g[.labelEmbedding], g[.positions], ws.dres.pointer, labels.baseAddress!, B: B)
+            embedBackward(ws.dxEmb.pointer, g[.labelEmbedding], c.positional == .learned ? g[.positions] : nil,
+                          ws.dres.pointer, labels.baseAddress!, B: B)
         }
         clock.lap(\.embedding)
         // exemplar embedding: no gradient flows into the (fixed) exemplar vectors

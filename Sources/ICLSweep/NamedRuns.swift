@@ -266,7 +266,7 @@ public struct RunList: RandomAccessCollection {
             }
             guard let start = n.config.start else { sources.append([]); continue }
             var ids: [Int] = []
-            let tensors = start.tensors(layers: n.config.layers)
+            let tensors = start.tensors(model: model(n.config))
             for (p, (part, readers)) in zip(start.parts, n.partReaders).enumerated() {
                 guard let source = list.resolve(part.from, seed: n.seed) else {
                     let seeded = named.contains { $0.label == part.from } ? " with seed \(n.seed)" : ""

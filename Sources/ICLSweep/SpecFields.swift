@@ -119,6 +119,14 @@ struct SpecField {
         SpecField(path: "model.layers", kind: .count(min: 1), defaultValue: .int(2), tag: "L") { $0.layers = $1.int },
         SpecField(path: "model.pairs", kind: .count(min: 1), defaultValue: .int(2), tag: "pairs") { $0.pairs = $1.int },
         SpecField(path: "model.positions", kind: .count(min: 1), defaultValue: .int(32), tag: "pos") { $0.maxPositions = $1.int },
+        SpecField(path: "model.positional", kind: .choice(PositionalEncoding.allCases.map(\.rawValue)), defaultValue: .text("learned"),
+                  tag: "") { $0.positional = $1.text == "learned" ? nil : PositionalEncoding(rawValue: $1.text) },
+        SpecField(path: "model.mlp", kind: .choice(["off", "on"]), defaultValue: .text("off"), tag: "mlp") {
+            $0.mlp = $1.text == "on" ? true : nil
+        },
+        SpecField(path: "model.mlp_ratio", kind: .count(min: 1), defaultValue: .int(4), tag: "mlpr") {
+            $0.mlpRatio = $1.int == 4 ? nil : $1.int
+        },
         SpecField(path: "training.sequences", kind: .count(min: 1), defaultValue: nil, tag: "seq") { $0.sequences = $1.int },
         SpecField(path: "training.batch", kind: .count(min: 1), defaultValue: .int(32), tag: "b") { $0.batch = $1.int },
         SpecField(path: "training.learning_rate", kind: .number(min: 0, exclusive: true), defaultValue: .double(1e-5),

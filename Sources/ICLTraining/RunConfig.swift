@@ -42,6 +42,13 @@ public struct RunConfig: Codable, Equatable {
     public var layers: Int = 2
     public var pairs: Int = 2
     public var maxPositions: Int = 32
+    /// An MLP in every layer (the paper's 12-layer model); nil: none, the
+    /// paper's attention-only model (and stored configs as they were).
+    public var mlp: Bool?
+    /// The MLP's hidden width over the model width; nil: 4.
+    public var mlpRatio: Int?
+    /// `sinusoidal` positions; nil: learned, the paper's 2-layer model.
+    public var positional: PositionalEncoding?
     public var adam = AdamSettings()
     /// Sequences between checkpoints (0: none); a multiple of `batch`.
     public var checkpointInterval: Int = 0
@@ -63,8 +70,11 @@ public struct RunConfig: Codable, Equatable {
 
     /// The model for inputs of size `inputDim`, without reading the data.
     public func model(inputDim: Int) -> ModelConfig {
-        ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelLabels : classes,
-                    width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
+        var m = ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelLabels : classes,
+                            width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
+        m.mlpRatio = mlp == true ? mlpRatio ?? 4 : 0
+        m.positional = positional ?? .learned
+        return m
     }
 
     public var steps: Int { sequences / batch }
@@ -139,7 +149,9 @@ public struct RunConfig: Codable, Equatable {
         } catch {
             out.append("\(error)")
         }
-        if let start { out += start.problems(layers: layers) }
+        if let r = mlpRatio, r < 1 { out.append("mlp-ratio must be a positive number (got \(r))") }
+        if mlpRatio != nil && mlp != true { out.append("mlp-ratio applies only with mlp: on") }
+        if let start { out += start.problems(model: model(inputDim: 1)) }
         var model = self.model
         if model.inputDim == 0 { model.inputDim = 1 }  // already reported above
         out += model.problems().filter { !$0.hasPrefix("classes") }

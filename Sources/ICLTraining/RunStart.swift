@@ -40,65 +40,65 @@ public struct RunStart: Codable, Equatable {
 
     /// The tensors each part supplies, `rest` resolved; nil entries name
     /// groups the model does not have (see `problems`).
-    public func tensors(layers: Int) -> [[Tensor]?] {
+    public func tensors(model: ModelConfig) -> [[Tensor]?] {
         var named = Set<Tensor>()
         var out: [[Tensor]?] = parts.map { part in
             var ts: [Tensor] = []
             for g in part.groups where g != "rest" {
-                guard let t = ParameterGroup.tensors(g, layers: layers) else { return nil }
+                guard let t = ParameterGroup.tensors(g, in: model) else { return nil }
                 ts += t
             }
             named.formUnion(ts)
             return ts
         }
         for (i, part) in parts.enumerated() where part.groups.contains("rest") {
-            out[i] = (out[i] ?? []) + Tensor.all(layers: layers).filter { !named.contains($0) }
+            out[i] = (out[i] ?? []) + Tensor.all(model).filter { !named.contains($0) }
         }
         return out
     }
 
     /// Tensors held fixed while training: the grafted ones and `freeze`.
-    public func frozen(layers: Int) -> Set<Tensor> {
-        var out = Set(freeze.compactMap { ParameterGroup.tensors($0, layers: layers) }.joined())
-        if mode == .graft { for ts in tensors(layers: layers) { out.formUnion(ts ?? []) } }
+    public func frozen(model: ModelConfig) -> Set<Tensor> {
+        var out = Set(freeze.compactMap { ParameterGroup.tensors($0, in: model) }.joined())
+        if mode == .graft { for ts in tensors(model: model) { out.formUnion(ts ?? []) } }
         return out
     }
 
     /// Problems with the start alone, each naming its field.
-    public func problems(layers: Int) -> [String] {
+    public func problems(model: ModelConfig) -> [String] {
         var out: [String] = []
-        let known = ParameterGroup.names(layers: layers).joined(separator: ", ")
-        for g in freeze where ParameterGroup.tensors(g, layers: layers) == nil {
-            out.append("freeze: no parameter group '\(g)' in a \(layers)-layer model (groups: \(known), or a tensor name)")
+        let known = ParameterGroup.names(layers: model.layers).joined(separator: ", ")
+        for g in freeze where ParameterGroup.tensors(g, in: model) == nil {
+            out.append("freeze: no parameter group '\(g)' in a \(model.layers)-layer model (groups: \(known), or a tensor name)")
         }
         for part in parts {
-            for g in part.groups where g != "rest" && ParameterGroup.tensors(g, layers: layers) == nil {
-                out.append("\(mode?.rawValue ?? "start"): no parameter group '\(g)' in a \(layers)-layer model (groups: \(known), or a tensor name)")
+            for g in part.groups where g != "rest" && ParameterGroup.tensors(g, in: model) == nil {
+                out.append("\(mode?.rawValue ?? "start"): no parameter group '\(g)' in a \(model.layers)-layer model (groups: \(known), or a tensor name)")
             }
             if part.groups.contains("rest") && mode != .evaluate { out.append("\(mode?.rawValue ?? "start"): 'rest' applies only to evaluate") }
             if part.at < 0 { out.append("\(mode?.rawValue ?? "start"): at must not be negative (got \(part.at))") }
         }
         guard out.isEmpty else { return out }
-        let all = Set(Tensor.all(layers: layers))
+        let all = Set(Tensor.all(model))
         switch mode {
         case .evaluate?:
             var seen = Set<Tensor>()
-            for ts in tensors(layers: layers).compactMap({ $0 }) {
+            for ts in tensors(model: model).compactMap({ $0 }) {
                 for t in ts where !seen.insert(t).inserted { out.append("evaluate: \(t.name) is taken from two checkpoints") }
             }
             let missing = all.subtracting(seen)
             if !missing.isEmpty {
-                out.append("evaluate: no checkpoint gives \(Tensor.all(layers: layers).filter(missing.contains).map(\.name).joined(separator: ", ")) "
+                out.append("evaluate: no checkpoint gives \(Tensor.all(model).filter(missing.contains).map(\.name).joined(separator: ", ")) "
                            + "(name them, or take the rest from one part with groups: [rest])")
             }
             if !freeze.isEmpty { out.append("freeze: an evaluate-only run trains nothing") }
         case .initialize?, .graft?:
             if parts.count != 1 { out.append("\(mode!.rawValue): takes exactly one source") }
-            if frozen(layers: layers).count == all.count {
+            if frozen(model: model).count == all.count {
                 out.append("\(mode == .graft ? "graft and freeze leave" : "freeze leaves") nothing to train")
             }
         case nil:
-            if frozen(layers: layers).count == all.count { out.append("freeze leaves nothing to train") }
+            if frozen(model: model).count == all.count { out.append("freeze leaves nothing to train") }
         }
         return out
     }

@@ -72,7 +72,7 @@ public final class Trainer {
         params = ParameterSet(layout)
         params.initializeFloat(seed: config.initSeed ?? config.seed)
         grads = ParameterSet(layout)
-        adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(layers: modelConfig.layers) ?? [])
+        adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(model: modelConfig) ?? [])
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
                                   tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
                                   frequency: config.classFrequency ?? .uniform)
@@ -179,7 +179,7 @@ public final class Trainer {
         }
         precondition(sequencesDone == 0, "a run is assembled before it trains")
         let layout = params.layout
-        for (source, tensors) in zip(sources, start.tensors(layers: layout.config.layers)) {
+        for (source, tensors) in zip(sources, start.tensors(model: layout.config)) {
             for t in tensors ?? [] {
                 guard let values = source.params[t], source.layout.tensors.contains(t),
                       source.layout.config.inputDim == layout.config.inputDim || t != .exemplarWeight,

@@ -31,3 +31,4 @@ struct DescribedError: Error, CustomStringConvertible {
 }
 
 extension Variant: ExpressibleByArgument {}
+extension PositionalEncoding: ExpressibleByArgument {}

@@ -5,9 +5,27 @@ import XCTest
 @testable import ICLSweep
 @testable import ICLTraining
 
-/// Every gradient tensor against central finite differences, in Double.
+/// Every gradient tensor against central finite differences, in Double: the
+/// paper's 2-layer attention-only model, and a deeper one with MLPs and
+/// sinusoidal positions (its 12-layer model's layers, at a checkable size).
 final class TransformerGradientTests: XCTestCase {
-    let config = ModelConfig(inputDim: 6, labels: 5, width: 8, heads: 2, layers: 2, pairs: 2, maxPositions: 6)
+    var config = ModelConfig(inputDim: 6, labels: 5, width: 8, heads: 2, layers: 2, pairs: 2, maxPositions: 6)
+
+    /// 3 layers, each with an MLP of width ratio 2, sinusoidal positions, 3 context pairs.
+    static let deeper: ModelConfig = {
+        var c = ModelConfig(inputDim: 6, labels: 5, width: 8, heads: 2, layers: 3, pairs: 3, maxPositions: 7)
+        c.mlpRatio = 2
+        c.positional = .sinusoidal
+        return c
+    }()
+
+    func testDeeperModelWithMLPsAndSinusoidalPositions() {
+        config = Self.deeper
+        XCTAssertEqual(ParameterLayout(config).tensors.filter { $0.name.contains("mlp") }.count, 3 * 6)
+        XCTAssertFalse(ParameterLayout(config).tensors.contains(.positions), "sinusoidal positions have no table")
+        testEveryGradientTensorMatchesCentralDifferences()
+        testFloatGradientsAgreeWithDouble()
+    }
 
     func makeProblem<T: ModelScalar>(_: T.Type) -> (Transformer<T>, ParameterSet<T>, Workspace<T>, Batch, FeatureTable) {
         let layout = ParameterLayout(config)
@@ -17,8 +35,8 @@ final class TransformerGradientTests: XCTestCase {
         var rng = RNG(seed: 99)
         for i in 0..<layout.count { params.storage.pointer[i] += T(0.3 * rng.normal()) }
         let table = SyntheticData(classes: 5, exemplars: 3, dim: 6, noise: 0.5, seed: 1).table(classes: 5, exemplars: 3)
-        var batch = Batch(size: 4, pairs: 2)
-        let sampler = SequenceSampler(classes: 5, exemplars: 3, tableExemplars: 3, pairs: 2, relabelSet: 5)
+        var batch = Batch(size: 4, pairs: config.pairs)
+        let sampler = SequenceSampler(classes: 5, exemplars: 3, tableExemplars: 3, pairs: config.pairs, relabelSet: 5)
         var srng = RNG(seed: 5)
         sampler.fill(&batch, kind: .train(.bursty), rng: &srng)
         return (Transformer(config: config), params, Workspace(config, batch: 4), batch, table)

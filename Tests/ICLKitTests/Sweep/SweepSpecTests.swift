@@ -73,6 +73,26 @@ final class SweepSpecTests: XCTestCase {
         XCTAssert(e.contains("data.file.path") && e.contains("cannot open"), e)
     }
 
+    /// The larger model's fields: MLPs, their ratio, positions; shapes the data cannot feed.
+    func testModelFieldsOfTheLargerModel() throws {
+        func edited(_ model: String) -> String { Self.valid.replacingOccurrences(of: "training:\n", with: "model: \(model)\ntraining:\n") }
+        let s = try parse(edited("{layers: 3, mlp: on, mlp_ratio: 2, positional: sinusoidal, pairs: 3}"))
+        let m = s.runs[0].config.model
+        XCTAssertEqual(m.layers, 3); XCTAssertEqual(m.mlpRatio, 2); XCTAssertEqual(m.positional, .sinusoidal); XCTAssertEqual(m.pairs, 3)
+        XCTAssertEqual(try parse(edited("{mlp: on}")).runs[0].config.model.mlpRatio, 4, "ratio 4 by default")
+        XCTAssertEqual(try parse(Self.valid).runs[0].config.json, try parse(edited("{mlp: off, positional: learned}")).runs[0].config.json,
+                       "the defaults leave the stored config as it was")
+        var e = error(edited("{positional: rotary}"))
+        XCTAssert(e.hasPrefix("/tmp/spec.yaml:5: model.positional: unknown value 'rotary' (expected one of: learned, sinusoidal)"), e)
+        e = error(edited("{mlp: on, mlp_ratio: 0}"))
+        XCTAssert(e.hasPrefix("/tmp/spec.yaml:5: model.mlp_ratio: must be a positive number, got 0"), e)
+        e = error(edited("{mlp_ratio: 2}"))
+        XCTAssert(e.contains("mlp-ratio applies only with mlp: on"), e)
+        e = error(edited("{pairs: 7, positions: 8}"))
+        XCTAssert(e.contains("positions (8) must cover the 15 tokens of a sequence"), e)
+        XCTAssertEqual(error(edited("{pairs: 7, positions: 8, positional: sinusoidal}")), "no error", "fixed positions need no table")
+    }
+
     func testDifferencesNameTheFields() throws {
         let a = try parse(Self.valid)
         let b = try parse(Self.valid.replacingOccurrences(of: "sequences: 3200", with: "sequences: 6400")

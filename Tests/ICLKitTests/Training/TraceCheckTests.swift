@@ -4,7 +4,14 @@ import XCTest
 /// README (scripts/check-trace.py): logits, loss, every gradient and the
 /// Adam update must agree.
 final class TraceCheckTests: XCTestCase {
-    func testNumpyImplementationAgreesWithTheTrace() throws {
+    func testNumpyImplementationAgreesWithTheTrace() throws { try check([]) }
+
+    /// The 12-layer model's kind of layers: MLPs, sinusoidal positions, more pairs (at 3 layers).
+    func testNumpyImplementationAgreesWithADeeperModel() throws {
+        try check(["--layers", "3", "--mlp", "--mlp-ratio", "2", "--positional", "sinusoidal", "--pairs", "3"])
+    }
+
+    func check(_ extra: [String]) throws {
         let probe = try Launcher.run(["/usr/bin/env", "python3", "-c", "import numpy, h5py"], raw: true)
         if probe.status != 0 { throw XCTSkip("python3 with numpy and h5py not available: \(probe.output)") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString)")
@@ -14,7 +21,7 @@ final class TraceCheckTests: XCTestCase {
         let train = try Launcher.run(["train", "--classes", "24", "--exemplars", "6", "--dim", "20", "--heads", "4",
                                       "--sequences", "64", "--eval-interval", "64", "--eval-sequences", "32",
                                       "--learning-rate", "1e-3", "--trace", trace,
-                                      "--out", dir.appendingPathComponent("m.h5").path])
+                                      "--out", dir.appendingPathComponent("m.h5").path] + extra)
         XCTAssertEqual(train.status, 0, train.output)
         let check = try Launcher.run(["/usr/bin/env", "python3",
                                       Launcher.packageRoot.appendingPathComponent("scripts/check-trace.py").path, trace], raw: true)
