@@ -111,14 +111,18 @@ package struct SequenceSampler {
     let pairs: Int
     /// Size of the label set `icl_only` relabels into.
     let relabelSet: Int
+    /// Exemplars of the query class in a bursty context (and as many of one
+    /// distractor class; the rest of the context from distinct other classes).
+    let burstiness: Int
 
     /// How training sequences pick classes (evaluators: uniform).
     let trainingDraw: ClassDraw
 
     package init(classes: Int, exemplars: Int, tableExemplars: Int, pairs: Int, relabelSet: Int,
-                 frequency: ClassFrequency = .uniform) {
+                 frequency: ClassFrequency = .uniform, burstiness: Int = 1) {
+        precondition(burstiness == 1 || 2 * burstiness <= pairs, "a burst of the query class and one of a distractor must fit")
         self.classes = classes; self.exemplars = exemplars; self.tableExemplars = tableExemplars
-        self.pairs = pairs; self.relabelSet = relabelSet
+        self.pairs = pairs; self.relabelSet = relabelSet; self.burstiness = burstiness
         trainingDraw = ClassDraw(classes: classes, frequency: frequency)
     }
 
@@ -148,40 +152,54 @@ package struct SequenceSampler {
 
         switch kind {
         case .train(.bursty), .train(.matched), .train(.iclOnly), .eval(.icl), .eval(.flip):
-            // One exemplar of the query class and n-1 distinct distractors, in random order.
+            // B (burstiness) exemplars of the query class, B of one distractor class, and
+            // the rest from distinct other classes, in random order (Chan et al. 2022's
+            // bursty k-shot 2-way sequences; B = 1: one of the query class and n-1
+            // distinct distractors, the paper's 2-pair setup).
+            let B = burstiness
             classesInContext[0] = q
-            distinctOthers(count: n - 1, excluding: q, into: &classesInContext, from: 1)
+            distinctOthers(count: n - 2 * B + 1, excluding: q, into: &classesInContext, from: 1)
+            if B > 1 {
+                let (distractor, rest) = (classesInContext[1], Array(classesInContext[2 ..< n - 2 * B + 2]))
+                classesInContext = Array(repeating: q, count: B) + Array(repeating: distractor, count: B) + rest
+            }
             rng.shuffle(&classesInContext)
             for i in 0..<n {
                 let c = classesInContext[i]
                 exemplarRows[i] = exemplarRow(c)
                 labels[i] = c
             }
+            // the query's partner: its class's first exemplar in context
             let partner = classesInContext.firstIndex(of: q)!
+            // each class in context by its first place: labels change per class, not per slot
+            let distinct = classesInContext.indices.filter { classesInContext.firstIndex(of: classesInContext[$0]) == $0 }
+            func relabel(_ newLabel: [Int]) {  // newLabel[k]: the label of the k-th distinct class
+                for i in 0..<n { labels[i] = newLabel[distinct.firstIndex { classesInContext[$0] == classesInContext[i] }!] }
+            }
             if case .train(.matched) = kind {
                 exemplarRows[partner] = q * tableExemplars + queryExemplar
             }
             if case .train(.iclOnly) = kind {
-                // Labels drawn afresh per sequence: n distinct labels of the relabel set.
-                var fresh = [Int](repeating: -1, count: n)
-                for i in 0..<n {
+                // Labels drawn afresh per sequence: distinct labels of the relabel set, one per class.
+                var fresh = [Int](repeating: -1, count: distinct.count)
+                for i in fresh.indices {
                     var l: Int
                     repeat { l = rng.below(relabelSet) } while fresh[0..<i].contains(l)
                     fresh[i] = l
                 }
-                labels = fresh
+                relabel(fresh)
                 target = labels[partner]
             } else if case .eval(.icl) = kind {
-                // Context classes relabelled to {0, ..., n-1} in random order.
+                // Context classes relabelled to {0, ..., n-1} in random order (one label per class).
                 var perm = Array(0..<n)
                 rng.shuffle(&perm)
-                labels = perm
+                relabel(perm)
                 target = labels[partner]
             } else if case .eval(.flip) = kind {
-                // Labels rotated by one place (a swap for n = 2): the query's
+                // Labels rotated by one class (a swap for two classes): the query's
                 // partner carries a distractor's label, which is the target.
-                let original = labels
-                for i in 0..<n { labels[i] = original[(i + 1) % n] }
+                let original = distinct.map { labels[$0] }
+                relabel(original.indices.map { original[($0 + 1) % original.count] })
                 target = labels[partner]
             }
         case .eval(.iwl):

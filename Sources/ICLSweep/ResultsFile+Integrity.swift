@@ -18,12 +18,13 @@ struct RunRows {
     package var accuracy: [Double]      // (P, E)
     var inContext: [Double]     // (P, E)
     package var loss: [Double]          // (P, E)
-    /// The mechanism measures in the file's shape; empty in files without them.
-    var attention: [Double] = []        // (P, 2, L, H, T)
+    /// The mechanism measures as stored (float32); empty in files without them.
+    var attention: [Double] = []        // (P, 2, L, H, T) of the run's model
     var induction: [Double] = []        // (P, L, H)
 
     /// The rows a run writes from its evaluation history.
     package init(run: GridPoint, points: [Int], history: History, mechanism: MechanismShape?) {
+        // `mechanism`: the run's shape in the file, nil when the file has no measures
         let E = Evaluator.allCases.count
         let nan = [Double](repeating: .nan, count: E)
         let byPoint = Dictionary(history.records.map { ($0.sequences, $0) }, uniquingKeysWith: { $1 })
@@ -38,10 +39,10 @@ struct RunRows {
         loss = records.flatMap { $0?.loss ?? nan }
         if let m = mechanism {
             attention = records.flatMap { r in
-                r.flatMap { r in r.mechanism.map { $0.pad(attention: r.attention, to: m) } } ?? [Double](repeating: .nan, count: m.attentionCount)
+                r.flatMap { $0.mechanism == m ? MechanismShape.stored($0.attention) : nil } ?? [Double](repeating: .nan, count: m.attentionCount)
             }
             induction = records.flatMap { r in
-                r.flatMap { r in r.mechanism.map { $0.pad(induction: r.induction, to: m) } } ?? [Double](repeating: .nan, count: m.inductionCount)
+                r.flatMap { $0.mechanism == m ? MechanismShape.stored($0.induction) : nil } ?? [Double](repeating: .nan, count: m.inductionCount)
             }
         }
     }

@@ -24,9 +24,8 @@ public enum RunStatus: Int32, CaseIterable, CustomStringConvertible {
 ///     /runs/checksum                              (R) uint64, 0 until the run is done
 ///     /runs/axes/<field path>                     (R) float64 (numbers) or strings: one per swept
 ///                                                 field besides classes, exemplars, variants, seeds
-///     /metrics/attention                          (R, P, 2, L, H, T) float64: where the query attends
-///                                                 on the flip and ciwl sets, per layer and head
-///     /metrics/induction                          (R, P, L, H) float64: induction strength on flip
+///     /metrics/mechanism/...                      where the query attends and the induction
+///                                                 strength, per model shape (`MechanismLayout`)
 ///     /metrics/sequences                          (P) int64
 ///     /metrics/train_loss                         (R, P) float64, NaN until written
 ///     /metrics/{accuracy, in_context_accuracy, loss}    (R, P, 6) float64
@@ -39,9 +38,9 @@ public final class ResultsFile {
     let file: H5File
     let runCount: Int
     let pointCount: Int
-    /// The dimensions of `metrics/attention` and `metrics/induction`; nil in
-    /// files made before the mechanism measures (they are then not written).
-    let mechanism: MechanismShape?
+    /// Where the mechanism measures go; nil in files made before them (they
+    /// are then not written).
+    let mechanism: MechanismLayout?
     private var datasets: [String: H5Dataset] = [:]
     /// Seconds this process has spent writing rows (for the sweep's figures).
     public private(set) var writeSeconds = 0.0
@@ -63,9 +62,7 @@ public final class ResultsFile {
         self.file = file
         runCount = runs
         pointCount = points
-        mechanism = (try? file.dataset("metrics/attention")).flatMap { d in
-            (try? d.shape).map { MechanismShape(layers: $0[3], heads: $0[4], tokens: $0[5]) }
-        }
+        mechanism = MechanismLayout.read(file)
     }
 
     package func dataset(_ name: String) throws -> H5Dataset {
@@ -113,12 +110,10 @@ public final class ResultsFile {
             let checksum = try file.createDataset("runs/checksum", of: UInt64.self, shape: [R])
             let points = try file.createDataset("metrics/sequences", of: Int64.self, shape: [P])
             let trainLoss = try file.createDataset("metrics/train_loss", of: Double.self, shape: [R, P], fill: .nan)
-            let m = spec.mechanismShape
             let metrics = try ["accuracy", "in_context_accuracy", "loss"].map {
                 try file.createDataset("metrics/\($0)", of: Double.self, shape: [R, P, E], fill: .nan)
-            } + [try file.createDataset("metrics/attention", of: Double.self,
-                                        shape: [R, P, Mechanism.sets.count, m.layers, m.heads, m.tokens], fill: .nan),
-                 try file.createDataset("metrics/induction", of: Double.self, shape: [R, P, m.layers, m.heads], fill: .nan)]
+            }
+            try MechanismLayout.of(spec).create(in: file, points: P, isRoot: isRoot)
             let axes = try columns.map { column in
                 runs.columnIsNumber(column) ? try file.createDataset("runs/axes/\(column)", of: Double.self, shape: [R], fill: .nan)
                     : try file.createStringDataset("runs/axes/\(column)", length: column == "run" ? 64 : 32, shape: [R])
@@ -224,7 +219,7 @@ public final class ResultsFile {
     /// Marks `run` done, with the checksum of the rows it wrote (`RunRows`).
     public func markDone(_ run: GridPoint, points: [Int], history: History) throws {
         try timed {
-            let rows = RunRows(run: run, points: points, history: history, mechanism: mechanism)
+            let rows = RunRows(run: run, points: points, history: history, mechanism: mechanism?.shape(of: run.id))
             try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
             try setStatus(run.id, .done)
         }
@@ -252,11 +247,12 @@ public final class ResultsFile {
             try dataset("metrics/accuracy").writeBlock(r.accuracy, start: [run, point, 0], count: [1, 1, E])
             try dataset("metrics/in_context_accuracy").writeBlock(r.inContextAccuracy, start: [run, point, 0], count: [1, 1, E])
             try dataset("metrics/loss").writeBlock(r.loss, start: [run, point, 0], count: [1, 1, E])
-            if let m = mechanism, let own = r.mechanism {
-                try dataset("metrics/attention").writeBlock(own.pad(attention: r.attention, to: m), start: [run, point, 0, 0, 0, 0],
-                                                            count: [1, 1, Mechanism.sets.count, m.layers, m.heads, m.tokens])
-                try dataset("metrics/induction").writeBlock(own.pad(induction: r.induction, to: m), start: [run, point, 0, 0],
-                                                            count: [1, 1, m.layers, m.heads])
+            if let layout = mechanism, let m = r.mechanism, m == layout.shape(of: run) {
+                let row = Int(layout.row[run])
+                try dataset(MechanismLayout.path(m, "attention")).writeBlock(r.attention.map { Float($0) }, start: [row, point, 0, 0, 0, 0],
+                                                                             count: [1, 1, Mechanism.sets.count, m.layers, m.heads, m.tokens])
+                try dataset(MechanismLayout.path(m, "induction")).writeBlock(r.induction.map { Float($0) }, start: [row, point, 0, 0],
+                                                                             count: [1, 1, m.layers, m.heads])
             }
             try dataset("runs/sequences_done").writeBlock([Int64(r.sequences)], start: [run], count: [1])
         }
@@ -305,14 +301,19 @@ public final class ResultsFile {
                     inContextAccuracy: Array(ic[r * P * E ..< (r + 1) * P * E]),
                     loss: Array(loss[r * P * E ..< (r + 1) * P * E]))
         }
-        if let m = mechanism {  // in the file's shape (NaN where a smaller model has no value)
-            let attention: [Double] = try dataset("metrics/attention").read(), induction: [Double] = try dataset("metrics/induction").read()
-            let A = m.attentionCount, I = m.inductionCount
-            for r in 0..<R {
-                for p in 0..<P {
-                    histories[r].records[p].mechanism = m
-                    histories[r].records[p].attention = Array(attention[(r * P + p) * A ..< (r * P + p + 1) * A])
-                    histories[r].records[p].induction = Array(induction[(r * P + p) * I ..< (r * P + p + 1) * I])
+        if let layout = mechanism {  // each run in its own model's shape
+            for (g, m) in layout.shapes.enumerated() {
+                let attention: [Float] = try dataset(MechanismLayout.path(m, "attention")).read()
+                let induction: [Float] = try dataset(MechanismLayout.path(m, "induction")).read()
+                let A = m.attentionCount, I = m.inductionCount
+                for r in 0..<R where layout.group[r] == Int32(g) {
+                    let row = Int(layout.row[r])
+                    for p in 0..<P {
+                        let k = row * P + p
+                        histories[r].records[p].mechanism = m
+                        histories[r].records[p].attention = attention[k * A ..< (k + 1) * A].map(Double.init)
+                        histories[r].records[p].induction = induction[k * I ..< (k + 1) * I].map(Double.init)
+                    }
                 }
             }
         }

@@ -140,6 +140,9 @@ struct SpecField {
         SpecField(path: "training.checkpoint_interval", kind: .count(min: 0), defaultValue: .int(0), tag: "cki") {
             $0.checkpointInterval = $1.int
         },
+        SpecField(path: "training.burstiness", kind: .count(min: 1), defaultValue: .int(1), tag: "B") {
+            $0.burstiness = $1.int == 1 ? nil : $1.int
+        },
         SpecField(path: "training.relabel_set", kind: .count(min: 1), defaultValue: nil, tag: "relabel") { $0.relabelSet = $1.int },
         SpecField(path: "training.class_frequency", kind: .choice(["uniform", "zipf"]), defaultValue: .text("uniform"), tag: "") {
             $0.classFrequency = $1.text == "zipf" ? .zipf(alpha: 1) : nil

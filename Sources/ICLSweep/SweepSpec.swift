@@ -310,14 +310,6 @@ extension SweepSpec {
         return Array(Set(representativeConfigs(sweeping: lengths.contains).flatMap(\.evalPoints))).sorted()
     }
 
-    /// The largest model any run trains: the dimensions of the results
-    /// file's mechanism measures.
-    public var mechanismShape: MechanismShape {
-        let configs = representativeConfigs(sweeping: ["model.layers", "model.heads", "model.pairs"].contains)
-        return MechanismShape(layers: configs.map(\.layers).max() ?? 1, heads: configs.map(\.heads).max() ?? 1,
-                              tokens: configs.map { 2 * $0.pairs + 1 }.max() ?? 1)
-    }
-
     /// Training sequences of every run in `ids`.
     public func sequences(of ids: [Int]) -> Int {
         if !grid.sweeps("training.sequences") && runs.named.isEmpty { return ids.count * (grid.isEmpty ? 0 : grid[0].config.sequences) }

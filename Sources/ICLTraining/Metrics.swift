@@ -18,9 +18,9 @@ public struct EvalRecord: Equatable {
     /// attention from the query position to each position, per evaluator
     /// set in `Mechanism.sets` order, layer and head, averaged over the set
     /// (`[2, layers, heads, tokens]`), and the induction strength per layer
-    /// and head on `flip` data (`[layers, heads]`): attention to the label
-    /// token after the query's matching exemplar minus the mean attention to
-    /// the other label tokens. NaN where the set does not apply.
+    /// and head on `flip` data (`[layers, heads]`): mean attention to the
+    /// label tokens after exemplars of the query's class minus the mean
+    /// attention to the other label tokens. NaN where the set does not apply.
     public var attention: [Double] = []
     public var induction: [Double] = []
     /// The dimensions of `attention` and `induction`; nil when empty.
@@ -41,22 +41,6 @@ public struct MechanismShape: Equatable, Codable {
     public var attentionCount: Int { Mechanism.sets.count * layers * heads * tokens }
     public var inductionCount: Int { layers * heads }
 
-    /// `values` of shape `[.., layers, heads, (tokens)]` of this shape, in the
-    /// larger shape `to` (NaN where this one has no value).
-    public func pad(attention values: [Double], to big: MechanismShape) -> [Double] {
-        guard self != big else { return values }
-        var out = [Double](repeating: .nan, count: big.attentionCount)
-        for s in 0..<Mechanism.sets.count { for l in 0..<layers { for h in 0..<heads { for t in 0..<tokens {
-            out[((s * big.layers + l) * big.heads + h) * big.tokens + t] = values[((s * layers + l) * heads + h) * tokens + t]
-        } } } }
-        return out
-    }
-    public func pad(induction values: [Double], to big: MechanismShape) -> [Double] {
-        guard self != big else { return values }
-        var out = [Double](repeating: .nan, count: big.inductionCount)
-        for l in 0..<layers { for h in 0..<heads { out[l * big.heads + h] = values[l * heads + h] } }
-        return out
-    }
 }
 
 /// The paper's mechanism measures (Fig. 2a, 3a).

@@ -75,9 +75,10 @@ public final class Trainer {
         adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(model: modelConfig) ?? [])
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
                                   tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
-                                  frequency: config.classFrequency ?? .uniform)
+                                  frequency: config.classFrequency ?? .uniform, burstiness: config.burstiness ?? 1)
         evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
-                                      tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels)
+                                      tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
+                                      burstiness: config.burstiness ?? 1)
         workspace = Workspace(modelConfig, batch: config.batch)
         rng = RNG(seed: config.dataSeed ?? config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)
@@ -260,16 +261,17 @@ public final class Trainer {
         mutating func add(_ ws: Workspace<Float>, batch: Batch, b: Int) {
             let L = shape.layers, H = shape.heads, T = shape.tokens, n = batch.pairs
             let target = Int(batch.targets[b])
-            let partner = (0..<n).first { batch.label(b, $0) == target }
+            // the label tokens carrying the answer (one per exemplar of the query's class), and the others
+            let correct = (0..<n).filter { batch.label(b, $0) == target }, other = (0..<n).filter { batch.label(b, $0) != target }
             for l in 0..<L {
                 for h in 0..<H {
                     let row = ws.att[l].pointer + ((b * H + h) * T + T - 1) * T  // the query's row
                     let out = (l * H + h) * T
                     for t in 0..<T { attention[out + t] += Double(row[t]) }
-                    guard measuresInduction, let partner, n > 1 else { continue }
-                    var others = 0.0
-                    for i in 0..<n where i != partner { others += Double(row[2 * i + 1]) }
-                    induction[l * H + h] += Double(row[2 * partner + 1]) - others / Double(n - 1)
+                    guard measuresInduction, !correct.isEmpty, !other.isEmpty else { continue }
+                    let toCorrect = correct.reduce(0.0) { $0 + Double(row[2 * $1 + 1]) } / Double(correct.count)
+                    let toOther = other.reduce(0.0) { $0 + Double(row[2 * $1 + 1]) } / Double(other.count)
+                    induction[l * H + h] += toCorrect - toOther
                 }
             }
         }

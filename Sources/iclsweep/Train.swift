@@ -45,6 +45,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Transformer layers.") var layers = 2
     @Option(help: "Exemplar-label pairs in context.") var pairs = 2
     @Option(help: "Rows of the learned position table.") var positions = 32
+    @Option(help: "Exemplars of the query class (and of one distractor) in a bursty context [1].") var burstiness = 1
     @Flag(help: "An MLP (GELU) in every layer, as the paper's 12-layer model.") var mlp = false
     @Option(name: .customLong("mlp-ratio"), help: "MLP hidden width over the model width [4].") var mlpRatio: Int?
     @Option(help: "Positions: learned or sinusoidal.") var positional = PositionalEncoding.learned
@@ -59,6 +60,7 @@ struct RunOptions: ParsableArguments {
         c.classFrequency = zipfAlpha.map { .zipf(alpha: $0) }
         c.width = width; c.heads = heads; c.layers = layers; c.pairs = pairs; c.maxPositions = positions
         c.mlp = mlp ? true : nil
+        c.burstiness = burstiness == 1 ? nil : burstiness
         c.mlpRatio = mlpRatio
         c.positional = positional == .learned ? nil : positional
         c.adam = AdamSettings(learningRate: learningRate)

@@ -168,4 +168,39 @@ final class SequenceSamplerTests: XCTestCase {
             XCTAssertEqual(a.rows, b.rows); XCTAssertEqual(a.labels, b.labels); XCTAssertEqual(a.targets, b.targets)
         }
     }
+
+    /// Burstiness B (the 12-layer model: 3 of 8 pairs): B exemplars of the
+    /// query class, B of one distractor, the rest from distinct other classes;
+    /// labels change per class, never per exemplar.
+    func testBurstyContextsOfEightPairs() {
+        let pairs = 8, B = 3
+        let bursty = SequenceSampler(classes: 40, exemplars: E, tableExemplars: E, pairs: pairs, relabelSet: 40, burstiness: B)
+        var rng = RNG(seed: 9)
+        for kind in [SequenceKind.train(.bursty), .train(.matched), .train(.iclOnly), .eval(.icl), .eval(.flip)] {
+            var batch = Batch(size: 500, pairs: pairs)
+            bursty.fill(&batch, kind: kind, rng: &rng)
+            for b in 0..<batch.size {
+                let classes = (0..<pairs).map { batch.row(b, $0) / E }, labels = (0..<pairs).map { batch.label(b, $0) }
+                let q = batch.row(b, pairs) / E, target = Int(batch.targets[b])
+                var counts: [Int: Int] = [:]
+                for c in classes { counts[c, default: 0] += 1 }
+                XCTAssertEqual(counts[q], B, "\(kind): B exemplars of the query class")
+                XCTAssertEqual(counts.values.sorted(by: >), [B, B] + Array(repeating: 1, count: pairs - 2 * B), "\(kind): a burst of one distractor, the rest distinct")
+                for (c, l) in zip(classes, labels) {
+                    XCTAssertEqual(Set(zip(classes, labels).filter { $0.0 == c }.map(\.1)), [l], "\(kind): one label per class")
+                }
+                XCTAssertEqual(Set(labels).count, counts.count, "\(kind): distinct classes, distinct labels")
+                let queryLabel = labels[classes.firstIndex(of: q)!]
+                XCTAssertEqual(target, queryLabel, "\(kind): the answer is the label the query's class carries in context")
+                switch kind {
+                case .train(.bursty), .train(.matched): XCTAssertEqual(labels, classes)
+                case .eval(.icl): XCTAssert(labels.allSatisfy { (0..<pairs).contains($0) })
+                case .eval(.flip): XCTAssertNotEqual(queryLabel, q, "flip: the query's class carries another class's label")
+                    XCTAssert(classes.contains(queryLabel), "... a label of a class in context")
+                default: break
+                }
+                if case .train(.matched) = kind { XCTAssertEqual(batch.row(b, classes.firstIndex(of: q)!), batch.row(b, pairs)) }
+            }
+        }
+    }
 }

@@ -55,10 +55,15 @@ struct SweepFixture {
     static func fingerprint(_ path: String) throws -> [String: [UInt64]] {
         let file = try H5File.open(path)
         var out: [String: [UInt64]] = [:]
-        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss",
-                     "metrics/attention", "metrics/induction"] {
+        for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss"] {
             out[name] = (try file.read(name) as [Double]).map(\.bitPattern)
         }
+        for key in ((try? file.attribute("mechanism_groups")) ?? "").split(separator: ",") {
+            for what in ["attention", "induction"] {
+                out["metrics/mechanism/\(key)/\(what)"] = (try file.read("metrics/mechanism/\(key)/\(what)") as [Float]).map { UInt64($0.bitPattern) }
+            }
+        }
+        out["runs/mechanism_row"] = (try file.read("runs/mechanism_row") as [Int64]).map { UInt64(bitPattern: $0) }
         for name in ["metrics/sequences", "runs/classes", "runs/exemplars", "runs/seed", "runs/sequences_done"] {
             out[name] = (try file.read(name) as [Int64]).map { UInt64(bitPattern: $0) }
         }
