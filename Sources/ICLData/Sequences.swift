@@ -172,34 +172,36 @@ package struct SequenceSampler {
             // the query's partner: its class's first exemplar in context
             let partner = classesInContext.firstIndex(of: q)!
             // each class in context by its first place: labels change per class, not per slot
-            let distinct = classesInContext.indices.filter { classesInContext.firstIndex(of: classesInContext[$0]) == $0 }
-            func relabel(_ newLabel: [Int]) {  // newLabel[k]: the label of the k-th distinct class
-                for i in 0..<n { labels[i] = newLabel[distinct.firstIndex { classesInContext[$0] == classesInContext[i] }!] }
+            // (only the relabelling kinds need it; bursty and matched keep the class labels)
+            var distinct: [Int] { classesInContext.indices.filter { classesInContext.firstIndex(of: classesInContext[$0]) == $0 } }
+            func relabel(_ newLabel: [Int], _ places: [Int]) {  // newLabel[k]: the label of the class first at places[k]
+                for i in 0..<n { labels[i] = newLabel[places.firstIndex { classesInContext[$0] == classesInContext[i] }!] }
             }
             if case .train(.matched) = kind {
                 exemplarRows[partner] = q * tableExemplars + queryExemplar
             }
             if case .train(.iclOnly) = kind {
                 // Labels drawn afresh per sequence: distinct labels of the relabel set, one per class.
-                var fresh = [Int](repeating: -1, count: distinct.count)
+                let places = distinct
+                var fresh = [Int](repeating: -1, count: places.count)
                 for i in fresh.indices {
                     var l: Int
                     repeat { l = rng.below(relabelSet) } while fresh[0..<i].contains(l)
                     fresh[i] = l
                 }
-                relabel(fresh)
+                relabel(fresh, places)
                 target = labels[partner]
             } else if case .eval(.icl) = kind {
                 // Context classes relabelled to {0, ..., n-1} in random order (one label per class).
                 var perm = Array(0..<n)
                 rng.shuffle(&perm)
-                relabel(perm)
+                relabel(perm, distinct)
                 target = labels[partner]
             } else if case .eval(.flip) = kind {
                 // Labels rotated by one class (a swap for two classes): the query's
                 // partner carries a distractor's label, which is the target.
-                let original = distinct.map { labels[$0] }
-                relabel(original.indices.map { original[($0 + 1) % original.count] })
+                let places = distinct, original = places.map { labels[$0] }
+                relabel(original.indices.map { original[($0 + 1) % original.count] }, places)
                 target = labels[partner]
             }
         case .eval(.iwl):

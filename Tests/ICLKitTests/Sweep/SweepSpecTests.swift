@@ -91,6 +91,11 @@ final class SweepSpecTests: XCTestCase {
         e = error(edited("{pairs: 7, positions: 8}"))
         XCTAssert(e.contains("positions (8) must cover the 15 tokens of a sequence"), e)
         XCTAssertEqual(error(edited("{pairs: 7, positions: 8, positional: sinusoidal}")), "no error", "fixed positions need no table")
+        // burstiness: a burst of the query class and one of a distractor must fit the context
+        let bursty = Self.valid.replacingOccurrences(of: "  batch: 32\n", with: "  batch: 32\n  burstiness: 3\n")
+        XCTAssertEqual(try parse(bursty.replacingOccurrences(of: "training:\n", with: "model: {pairs: 6}\ntraining:\n")).runs[0].config.burstiness, 3)
+        e = error(bursty.replacingOccurrences(of: "training:\n", with: "model: {pairs: 5}\ntraining:\n"))
+        XCTAssert(e.contains("burstiness (3) must be 1, or at most half the context pairs (5)"), e)
     }
 
     func testDifferencesNameTheFields() throws {
