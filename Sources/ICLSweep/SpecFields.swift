@@ -152,6 +152,7 @@ struct SpecField {
         },
         SpecField(path: "evaluation.sequences", kind: .count(min: 1), defaultValue: .int(5000), tag: "evseq") { $0.evalSequences = $1.int },
         SpecField(path: "evaluation.seed", kind: .seed, defaultValue: .int(1234), tag: "evseed") { $0.evalSeed = UInt64($1.int) },
+        SpecField(path: "evaluation.burstiness", kind: .count(min: 1), defaultValue: nil, tag: "evB") { $0.evalBurstiness = $1.int },
         SpecField(path: "evaluation.classes", kind: .count(min: 1), defaultValue: nil, tag: "evK") { $0.evalClasses = $1.int },
         SpecField(path: "evaluation.exemplars", kind: .count(min: 1), defaultValue: nil, tag: "evE") { $0.evalExemplars = $1.int },
     ]

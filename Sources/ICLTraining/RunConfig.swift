@@ -44,6 +44,9 @@ public struct RunConfig: Codable, Equatable {
     /// Exemplars of the query class in a bursty context (and as many of one
     /// distractor); nil: 1, the paper's 2-pair setup. The 12-layer model: 3 of 8 pairs.
     public var burstiness: Int?
+    /// Burstiness of the `icl` and `flip` evaluator sets; nil: the run's
+    /// (the authors' 12-layer evaluators use 4 with training burstiness 3).
+    public var evalBurstiness: Int?
     public var maxPositions: Int = 32
     /// An MLP in every layer (the paper's 12-layer model); nil: none, the
     /// paper's attention-only model (and stored configs as they were).
@@ -155,6 +158,9 @@ public struct RunConfig: Codable, Equatable {
         if let b = burstiness, b < 1 || (b > 1 && 2 * b > pairs) {
             out.append("burstiness (\(b)) must be 1, or at most half the context pairs (\(pairs)): a burst of the query "
                        + "class and one of a distractor must fit")
+        }
+        if let b = evalBurstiness, b < 1 || (b > 1 && 2 * b > pairs) {
+            out.append("eval-burstiness (\(b)) must be 1, or at most half the context pairs (\(pairs))")
         }
         if let r = mlpRatio, r < 1 { out.append("mlp-ratio must be a positive number (got \(r))") }
         if mlpRatio != nil && mlp != true { out.append("mlp-ratio applies only with mlp: on") }

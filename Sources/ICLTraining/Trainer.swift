@@ -41,6 +41,8 @@ public final class Trainer {
     let table: FeatureTable
     let sampler: SequenceSampler
     let evalSampler: SequenceSampler
+    /// The `icl` and `flip` sets' sampler: the run's, or with `evaluation.burstiness`.
+    let incontextSampler: SequenceSampler
     let workspace: Workspace<Float>
     lazy var evalWorkspace = Workspace<Float>(model.config, batch: min(Trainer.evalChunk, config.evalSequences))
     /// The training sampler's generator: part of the checkpoint.
@@ -79,6 +81,9 @@ public final class Trainer {
         evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
                                       tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
                                       burstiness: config.burstiness ?? 1)
+        incontextSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
+                                           tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
+                                           burstiness: config.evalBurstiness ?? config.burstiness ?? 1)
         workspace = Workspace(modelConfig, batch: config.batch)
         rng = RNG(seed: config.dataSeed ?? config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)
@@ -205,7 +210,7 @@ public final class Trainer {
             var rng = RNG(seed: config.evalSeed, stream: UInt64(i))
             var b = Batch(size: config.evalSequences, pairs: config.pairs)
             let kind: SequenceKind = e == .train ? .train(.bursty) : e == .trainVariant ? .train(config.variant) : .eval(e)
-            evalSampler.fill(&b, kind: kind, rng: &rng)
+            (e == .icl || e == .flip ? incontextSampler : evalSampler).fill(&b, kind: kind, rng: &rng)
             sets[e] = b
         }
         return sets

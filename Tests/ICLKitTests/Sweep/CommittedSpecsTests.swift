@@ -24,6 +24,7 @@ final class CommittedSpecsTests: XCTestCase {
         XCTAssertEqual(twelve.model.positional, .sinusoidal)
         XCTAssertEqual(twelve.pairs, 8)
         XCTAssertEqual(twelve.burstiness, 3)
+        XCTAssertEqual(twelve.evalBurstiness, 4)
         XCTAssertEqual(twelve.initSeed, 5)
         XCTAssertEqual(twelve.dataSeed, 2)
         XCTAssertEqual(try XCTUnwrap(suite.runs.first { $0.name == "icl_only" }).config.relabelLabels, 12_800)

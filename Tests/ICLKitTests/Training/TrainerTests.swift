@@ -225,6 +225,30 @@ final class TrainerTests: XCTestCase {
         XCTAssert(problems { $0.exemplars = 5 }.contains("exceeds the 4 exemplars"))
         XCTAssertEqual(problems { _ in }, "")
     }
+
+    /// The 12-layer setting: training burstiness 3 of 8 pairs, the icl and
+    /// flip sets with burstiness 4 (`evaluation.burstiness`), the others the run's.
+    func testEvaluatorSetsDrawWithTheirBurstiness() throws {
+        var c = RunConfig(data: .synthetic(SyntheticData(classes: 40, exemplars: 4, dim: 8, noise: 0.1, seed: 2)),
+                          classes: 40, exemplars: 4, variant: .bursty, seed: 1, sequences: 64, evalInterval: 64)
+        c.batch = 16; c.evalSequences = 50; c.width = 16; c.heads = 2; c.pairs = 8; c.burstiness = 3; c.evalBurstiness = 4
+        let t = try makeTrainer(c)
+        func queryClassCount(_ e: Evaluator) -> Set<Int> {
+            let set: Batch = t.evalSets[e]!
+            var counts = Set<Int>()
+            for b in 0..<set.size {
+                let q: Int = set.row(b, 8) / 4
+                counts.insert((0..<8).filter { (i: Int) -> Bool in set.row(b, i) / 4 == q }.count)
+            }
+            return counts
+        }
+        XCTAssertEqual(queryClassCount(.train), [3])
+        XCTAssertEqual(queryClassCount(.icl), [4])
+        XCTAssertEqual(queryClassCount(.flip), [4])
+        XCTAssertEqual(queryClassCount(.ciwl), [0])
+        c.evalBurstiness = 5
+        XCTAssert(c.problems().contains("eval-burstiness (5) must be 1, or at most half the context pairs (8)"))
+    }
 }
 
 extension History {
@@ -234,4 +258,5 @@ extension History {
             [UInt64(r.sequences), r.trainLoss.bitPattern] + (r.accuracy + r.inContextAccuracy + r.loss).map(\.bitPattern)
         }
     }
+
 }
