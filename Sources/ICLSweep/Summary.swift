@@ -44,7 +44,9 @@ public struct RunStatistics {
             flipBelowHalfAt = Double(recs[cross].sequences)
         }
         // the last layer with values, its strongest head
-        let trainedRecs = recs.filter { $0.sequences > 0 && $0.mechanism != nil }
+        let measured = recs.filter { $0.mechanism != nil }
+        let after = measured.filter { $0.sequences > 0 }
+        let trainedRecs = after.isEmpty ? measured : after  // an evaluate-only run: its one point
         guard let m = trainedRecs.first?.mechanism else { return }
         let layer = (0..<m.layers).last { l in trainedRecs.contains { r in (0..<m.heads).contains { !r.induction[l * m.heads + $0].isNaN } } }
         guard let layer else { return }
