@@ -50,6 +50,11 @@ struct MechanismLayout {
 
     var counts: [Int] { shapes.indices.map { g in group.filter { $0 == Int32(g) }.count } }
 
+    /// Bytes the measures take in a file with `points` evaluation points.
+    func bytes(points: Int) -> Int {
+        zip(shapes, counts).reduce(0) { $0 + $1.1 * points * ($1.0.attentionCount + $1.0.inductionCount) * 4 }
+    }
+
     /// Creates the datasets (collectively) and writes the run index (rank 0).
     func create(in file: H5File, points P: Int, isRoot: Bool) throws {
         try file.setAttribute("mechanism_groups", shapes.map(MechanismLayout.key).joined(separator: ","))

@@ -151,6 +151,14 @@ public final class ResultsFile {
         return try open(path: path, writable: true, comm: comm, runs: spec.runs.count, points: spec.evalPoints.count)
     }
 
+    /// The size of the file `create` makes for `spec`: every dataset is
+    /// allocated up front (parallel HDF5), so this is its size before any run.
+    public static func expectedBytes(_ spec: SweepSpec) -> Int {
+        let R = spec.runs.count, P = spec.evalPoints.count, E = Evaluator.allCases.count
+        let perRun = 8 * (P * (1 + 3 * E) + 12) + nameLength(spec.runs) + 16 + 256 + 64 + 32 * spec.runs.columns.count
+        return R * perRun + MechanismLayout.of(spec).bytes(points: P)
+    }
+
     /// Room for every run name: 64 characters, and 32 more per swept field.
     static func nameLength(_ runs: RunList) -> Int { 64 + 32 * runs.grid.fieldAxes.count }
 

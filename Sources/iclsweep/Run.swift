@@ -92,7 +92,9 @@ struct Validate: ParsableCommand {
             print("critical path: \(chain.joined(separator: " -> ")): about \(Format.duration(cost / (gflops * 1e9))) "
                   + "at \(Int(gflops)) GFLOP/s, however many workers")
         }
-        print("results: \(s.results)")
+        let megabytes = Double(ResultsFile.expectedBytes(s)) / 1e6
+        print("results: \(s.results), about \(megabytes < 10 ? String(format: megabytes < 1 ? "%.2f" : "%.1f", megabytes) : Format.count(Int(megabytes))) MB "
+              + "(every dataset is allocated when the file is made)")
         for t in s.tables {
             if case .file(let f) = t.data {
                 print("features: \(f.path) '\(f.dataset)': the first \(t.classes) classes x \(t.exemplars) exemplars "

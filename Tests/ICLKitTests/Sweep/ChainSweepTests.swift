@@ -53,6 +53,10 @@ final class ChainSweepTests: XCTestCase {
                                      "main_layer0_from_32k", "main_layer0_from_48k"])
         XCTAssertEqual(Set(table.statuses), [.done], reference.output)
         let want = try SweepFixture.fingerprint(fixture.path("one.h5"))
+        // validate's size estimate holds (the file's metadata comes on top)
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: fixture.path("one.h5"))[.size] as? Int)
+        let expected = ResultsFile.expectedBytes(try SweepSpec.load(path: one))
+        XCTAssert(size >= expected && size <= 2 * expected + 65_536, "file \(size) bytes, estimated \(expected)")
         // an init run starts from its source's weights: its first evaluation is the source's at that point
         let source = table.histories[1].records.first { $0.sequences == 6400 }!
         XCTAssertEqual(table.histories[7].records[0].inContextAccuracy[Evaluator.allCases.firstIndex(of: .ciwl)!],
