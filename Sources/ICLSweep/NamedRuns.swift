@@ -226,18 +226,12 @@ public struct RunList: RandomAccessCollection {
     }
 
     /// The id of the run a named run's `from` names: a named entry with the
-    /// same seed, else any run by its full name.
-    func resolve(_ from: String, seed: UInt64) -> Int? {
+    /// same seed, else any run by its full name (`gridNames`: the grid's
+    /// runs by name, built once when a `from` names one).
+    func resolve(_ from: String, seed: UInt64, gridNames: () -> [String: Int]) -> Int? {
         if let i = named.firstIndex(where: { $0.label == from && $0.seed == seed }) { return grid.count + i }
         if let i = named.firstIndex(where: { $0.name == from }) { return grid.count + i }
-        if let id = gridRun(named: from) { return id }
-        return nil
-    }
-
-    /// A grid run by name (a scan: specs with named runs have small grids).
-    private func gridRun(named name: String) -> Int? {
-        guard grid.count <= 100_000 else { return nil }
-        return (0..<grid.count).first { grid.name(of: $0) == name }
+        return from.hasPrefix("K") && from.contains("-") ? gridNames()[from] : nil
     }
 
     // MARK: - Building and checking
@@ -250,6 +244,13 @@ public struct RunList: RandomAccessCollection {
         var sources: [[Int]] = []
         var keep: [Int: Set<Int>] = [:]
         var dims: [String: Int] = [:]
+        var gridIndex: [String: Int]?
+        func gridNames() -> [String: Int] {
+            if let gridIndex { return gridIndex }
+            let index = Dictionary((0..<grid.count).map { (grid.name(of: $0), $0) }, uniquingKeysWith: { a, _ in a })
+            gridIndex = index
+            return index
+        }
         func model(_ c: RunConfig) -> ModelConfig {
             let key = c.data.key
             let dim = dims[key] ?? ((try? c.data.available().dim) ?? 1)
@@ -268,7 +269,7 @@ public struct RunList: RandomAccessCollection {
             var ids: [Int] = []
             let tensors = start.tensors(model: model(n.config))
             for (p, (part, readers)) in zip(start.parts, n.partReaders).enumerated() {
-                guard let source = list.resolve(part.from, seed: n.seed) else {
+                guard let source = list.resolve(part.from, seed: n.seed, gridNames: gridNames) else {
                     let seeded = named.contains { $0.label == part.from } ? " with seed \(n.seed)" : ""
                     throw readers.from.error("no run named '\(part.from)'\(seeded) in this spec")
                 }

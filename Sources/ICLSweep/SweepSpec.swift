@@ -137,9 +137,7 @@ public struct SweepSpec {
         }
         try grid.complete(data: skeleton, settings: settings, gridReader: gridReader)
         let named = try top["runs"].map { try NamedRuns.read($0, base: grid.base, grid: grid, active: active, settings: settings) } ?? []
-        if let clash = named.first(where: { n in grid.count <= 100_000 && (0..<grid.count).contains { grid.name(of: $0) == n.name } }) {
-            throw clash.reader.error("is also the name of a grid run")
-        }
+        // (a named run's name cannot be a grid run's: entry names have no '-', grid names start K<n>-E<n>-)
         var spec = SweepSpec(name: name, results: results, given: given.mapValues(\.reader),
                              grid: grid, runs: try RunList.make(grid: grid, named: named), text: text, file: file, fields: [:])
         spec.fields = spec.canonicalFields()

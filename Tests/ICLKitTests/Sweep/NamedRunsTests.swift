@@ -116,7 +116,7 @@ final class NamedRunsTests: XCTestCase {
         XCTAssert(e.contains("given twice"), e)
         e = error(Self.chain.replacingOccurrences(of: "runs:", with: "grid: {seeds: [0]}\nruns:")
             .replacingOccurrences(of: "  main:\n    variant: bursty", with: "  K16-E4-bursty-s0:\n    variant: bursty"))
-        XCTAssert(e.contains("a run name takes letters") || e.contains("also the name of a grid run"), e)
+        XCTAssert(e.contains("a run name takes letters, digits, '_' and '.' only"), e)
     }
 
     /// Named runs and a grid together; a grid run can be a source by its name.
