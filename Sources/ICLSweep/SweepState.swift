@@ -43,7 +43,7 @@ public struct SweepOutcome: Codable, Equatable {
 /// Where a sweep stands, from its results file, its claim and its last
 /// outcome: what `iclsweep status` prints and exits with.
 public enum SweepState: Equatable {
-    /// Every run is final (done, failed or diverged) and no sweep runs.
+    /// Every run is final (done, failed, diverged or blocked) and no sweep runs.
     case complete
     /// A live sweep holds the file.
     case running(ClaimHolder)

@@ -22,7 +22,7 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print each run's state and progress (safe while a sweep writes the file).",
         discussion: """
-        Exit codes: 0 complete (every run done, failed or diverged), 1 the last sweep ended with \
+        Exit codes: 0 complete (every run done, failed, diverged or blocked), 1 the last sweep ended with \
         an error (or the file cannot be read), 3 a sweep is running on it now, 75 work remains \
         and the same `iclsweep run` continues it (stopped by a signal, or killed).
         """)

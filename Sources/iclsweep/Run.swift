@@ -22,7 +22,7 @@ struct RunSweep: ParsableCommand {
     )
 
     @Argument(help: "Sweep spec (YAML).") var spec: String
-    @Flag(name: .customLong("retry-failed"), help: "Run failed and diverged runs again.") var retryFailed = false
+    @Flag(name: .customLong("retry-failed"), help: "Run failed, diverged and blocked runs again.") var retryFailed = false
     @Flag(name: .customLong("rerun-damaged"),
           help: "Run again the done runs whose rows fail their checksum (see `iclsweep verify`).") var rerunDamaged = false
     @Option(name: .customLong("progress-every"), help: "Seconds between progress lines.") var progressEvery = 30.0
