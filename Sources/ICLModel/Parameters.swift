@@ -189,8 +189,13 @@ public enum ParameterGroup {
         ["all", "embedding"] + (0..<layers).map { "layer\($0)" } + ["unembedding"]
     }
 
-    /// The tensors of `name` in model `c`: as `tensors(_:layers:)`, with each
-    /// layer's MLP in `layerN`, no position table when positions are sinusoidal.
+    /// The tensors of `name` in model `c`: a group or one tensor's own name
+    /// (`unembedding/weight`); nil when the model has no such group.
+    /// - `embedding`: exemplar embedding (weight, bias), label embedding, and
+    ///   the position table when positions are learned;
+    /// - `layerN`: that layer's LayerNorm and attention (qkv, out), and its MLP;
+    /// - `unembedding`: the final LayerNorm and the unembedding (weight, bias);
+    /// - `all`: every tensor.
     public static func tensors(_ name: String, in c: ModelConfig) -> [Tensor]? {
         let all = Tensor.all(c)
         switch name {
@@ -200,26 +205,6 @@ public enum ParameterGroup {
         default:
             if name.hasPrefix("layer"), let l = Int(name.dropFirst(5)), String(l) == name.dropFirst(5) {
                 return (0..<c.layers).contains(l) ? all.filter { $0.layer == l } : nil
-            }
-            return all.first { $0.name == name }.map { [$0] }
-        }
-    }
-
-    /// The tensors of `name`: a group above or one tensor's own name
-    /// (`unembedding/weight`); nil when the model has no such group.
-    /// - `embedding`: exemplar embedding (weight, bias), label embedding, positions;
-    /// - `layerN`: that layer's LayerNorm and attention (qkv, out);
-    /// - `unembedding`: the final LayerNorm and the unembedding (weight, bias);
-    /// - `all`: every tensor.
-    public static func tensors(_ name: String, layers: Int) -> [Tensor]? {
-        let all = Tensor.all(layers: layers)
-        switch name {
-        case "all": return all
-        case "embedding": return [.exemplarWeight, .exemplarBias, .labelEmbedding, .positions]
-        case "unembedding": return [.finalGain, .finalBias, .unembedWeight, .unembedBias]
-        default:
-            if name.hasPrefix("layer"), let l = Int(name.dropFirst(5)), String(l) == name.dropFirst(5) {
-                return (0..<layers).contains(l) ? [.lnGain(l), .lnBias(l), .qkv(l), .attnOut(l)] : nil
             }
             return all.first { $0.name == name }.map { [$0] }
         }

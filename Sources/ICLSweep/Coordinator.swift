@@ -44,13 +44,13 @@ final class Coordinator {
     /// kills the ranks 1 s after passing SIGTERM on.
     var onStop: () -> Void = {}
 
-    package init(comm: MPIComm, spec: SweepSpec, results: ResultsFile, todo: [Int], log: @escaping (String) -> Void,
-                 progressEvery: TimeInterval) throws {
+    package init(comm: MPIComm, spec: SweepSpec, results: ResultsFile, todo: [Int], graph: RunGraph,
+                 log: @escaping (String) -> Void, progressEvery: TimeInterval) throws {
         self.comm = comm
         self.spec = spec
         self.results = results
         self.log = log
-        graph = RunGraph(spec.runs, costs: spec.runCosts())
+        self.graph = graph
         let (readiness, ready, blocked) = Readiness.make(spec: spec, todo: todo, graph: graph)
         self.readiness = readiness
         queue = ready

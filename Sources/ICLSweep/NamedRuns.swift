@@ -203,7 +203,11 @@ public struct RunList: RandomAccessCollection {
 
     /// Whether a column holds numbers (else text).
     func columnIsNumber(_ column: String) -> Bool {
-        column == "run" ? false : SpecField.byPath[column].map { if case .choice = $0.kind { return false }; if case .text = $0.kind { return false }; return true } ?? false
+        guard let kind = SpecField.byPath[column]?.kind else { return false }  // `run`
+        switch kind {
+        case .choice, .text: return false
+        case .count, .number, .seed: return true
+        }
     }
 
     /// The value of `column` for run `id`.

@@ -142,7 +142,19 @@ public struct Plotter {
 
     func frame(x0: Double, y0: Double, w: Double, h: Double, yRange: ClosedRange<Double>, ticks: [Double],
                title: String, yTitle: String) -> String {
-        let xMax = Double(max(table.points.last ?? 1, 1))
+        Plotter.frame(x0: x0, y0: y0, w: w, h: h, xMax: Double(max(table.points.last ?? 1, 1)), yRange: yRange, ticks: ticks,
+                      title: title, yTitle: yTitle)
+    }
+
+    func line(_ s: [(x: Double, y: Double)], x0: Double, y0: Double, w: Double, h: Double, yRange: ClosedRange<Double>,
+              color: String, dash: Bool = false) -> String {
+        Plotter.line(s, x0: x0, y0: y0, w: w, h: h, xMax: Double(max(table.points.last ?? 1, 1)), yRange: yRange,
+                     color: color, dash: dash)
+    }
+
+    /// A panel's box, y grid and ticks, x ticks from 0 to `xMax`, title and y title.
+    static func frame(x0: Double, y0: Double, w: Double, h: Double, xMax: Double, yRange: ClosedRange<Double>, ticks: [Double],
+                      title: String, yTitle: String) -> String {
         func py(_ y: Double) -> Double { y0 + (yRange.upperBound - y) / (yRange.upperBound - yRange.lowerBound) * h }
         var out = "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#444'/>\n"
         for tick in ticks {
@@ -158,10 +170,11 @@ public struct Plotter {
         return out
     }
 
-    func line(_ s: [(x: Double, y: Double)], x0: Double, y0: Double, w: Double, h: Double, yRange: ClosedRange<Double>,
-              color: String, dash: Bool = false) -> String {
+    /// One series as a polyline in a panel (values clamped to `yRange`; NaN points left out).
+    static func line(_ s: [(x: Double, y: Double)], x0: Double, y0: Double, w: Double, h: Double, xMax: Double,
+                     yRange: ClosedRange<Double>, color: String, dash: Bool = false) -> String {
+        let s = s.filter { !$0.y.isNaN }
         guard !s.isEmpty else { return "" }
-        let xMax = Double(max(table.points.last ?? 1, 1))
         let points = s.map { "\(x0 + $0.x / xMax * w),\(y0 + (yRange.upperBound - min(max($0.y, yRange.lowerBound), yRange.upperBound)) / (yRange.upperBound - yRange.lowerBound) * h)" }
         return "<polyline points='\(points.joined(separator: " "))' fill='none' stroke='\(color)' stroke-width='1.6'\(dash ? " stroke-dasharray='5 3'" : "")/>\n"
     }

@@ -60,11 +60,14 @@ struct Readiness {
 
     private init(spec: SweepSpec, graph: RunGraph) { self.spec = spec; self.graph = graph }
 
-    func exists(_ run: Int, _ at: Int) -> Bool {
+    func exists(_ run: Int, _ at: Int) -> Bool { Readiness.exists(run, at, spec) }
+    func missing(_ run: Int, _ at: Int) -> String { Readiness.missing(run, at, spec) }
+
+    static func exists(_ run: Int, _ at: Int, _ spec: SweepSpec) -> Bool {
         FileManager.default.fileExists(atPath: spec.keptCheckpoint(run: run, at: at).path)
     }
 
-    func missing(_ run: Int, _ at: Int) -> String {
+    static func missing(_ run: Int, _ at: Int, _ spec: SweepSpec) -> String {
         "its source \(spec.runs.name(of: run)) ended without a checkpoint at \(Format.count(at)) sequences"
     }
 
@@ -112,10 +115,6 @@ struct Readiness {
     static func missingSource(of run: GridPoint, spec: SweepSpec) -> String? {
         guard let start = run.config.start, !start.parts.isEmpty,
               !FileManager.default.fileExists(atPath: spec.checkpoint(for: run).path) else { return nil }
-        for (source, part) in zip(run.sources, start.parts)
-        where !FileManager.default.fileExists(atPath: spec.keptCheckpoint(run: source, at: part.at).path) {
-            return "its source \(spec.runs.name(of: source)) ended without a checkpoint at \(Format.count(part.at)) sequences"
-        }
-        return nil
+        return zip(run.sources, start.parts).first { !exists($0, $1.at, spec) }.map { missing($0, $1.at, spec) }
     }
 }

@@ -19,6 +19,8 @@ struct StartVerdict: Codable {
 struct StartDecision {
     var verdict = StartVerdict()
     var todo: [Int] = []
+    /// The dependencies and priorities the order was made from (rank 0; nil on an error).
+    var graph: RunGraph?
     var claim: ResultsClaim?
 
     /// Everything that can be checked before the results file is created or
@@ -67,7 +69,9 @@ struct StartDecision {
                 try checkFeatures(spec)
                 try createFolder(spec.checkpointFolder, for: "the checkpoints")
             }
-            d.todo = spec.schedule(of: todo)
+            let graph = RunGraph(spec.runs, costs: spec.runCosts())
+            d.graph = graph
+            d.todo = spec.schedule(of: todo, graph: graph)
             d.verdict.todoCount = d.todo.count
         } catch {
             d.verdict.error = describe(error)

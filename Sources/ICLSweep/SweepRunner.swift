@@ -87,7 +87,7 @@ public final class SweepRunner {
         // 2-4. Open, train, close.
         let exit: Exit
         do {
-            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo)
+            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo, graph: decision.graph)
         } catch {
             fail(error)
         }
@@ -97,7 +97,7 @@ public final class SweepRunner {
         return exit
     }
 
-    private func sweep(spec: SweepSpec, create: Bool, todo: [Int]) throws -> Exit {
+    private func sweep(spec: SweepSpec, create: Bool, todo: [Int], graph: RunGraph?) throws -> Exit {
         let file = create ? try ResultsFile.create(spec: spec, comm: comm)
                           : try ResultsFile.open(path: spec.results, writable: true, comm: comm)
         results = file
@@ -109,7 +109,9 @@ public final class SweepRunner {
             exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)
         } else if isRoot {
             let started = Date(), cpuBefore = processCPUSeconds()
-            let c = try Coordinator(comm: comm, spec: spec, results: file, todo: todo, log: say, progressEvery: options.progressEvery)
+            let c = try Coordinator(comm: comm, spec: spec, results: file, todo: todo,
+                                    graph: graph ?? RunGraph(spec.runs, costs: spec.runCosts()), log: say,
+                                    progressEvery: options.progressEvery)
             coordinator = c
             c.onStop = { try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)").write(besides: spec.results) }
             exit = try c.run()

@@ -253,8 +253,8 @@ extension SweepSpec {
     /// `ids` in the order they are handed out: the longest chain of work
     /// first (a run's own cost plus the longest chain waiting on it: for
     /// runs nothing depends on, their cost), then by id. O(n log n).
-    public func schedule(of ids: [Int]) -> [Int] {
-        let graph = RunGraph(runs, costs: runCosts())
+    public func schedule(of ids: [Int], graph: RunGraph? = nil) -> [Int] {
+        let graph = graph ?? RunGraph(runs, costs: runCosts())
         return ids.sorted { a, b in
             let ca = graph.priority(a), cb = graph.priority(b)
             return ca != cb ? ca > cb : a < b

@@ -85,23 +85,13 @@ public enum ToyOutput {
                            beside: (name: String, history: History)? = nil) -> String {
         let w = 420.0, h = 260.0
         func panel(x0: Double, title: String, xMax: Double, xLabel: String,
-                   series: [(name: String, color: String, points: [(Double, Double)])]) -> String {
+                   series: [(name: String, color: String, points: [(x: Double, y: Double)])]) -> String {
             let y0 = 50.0
-            var out = "<rect x='\(x0)' y='\(y0)' width='\(w)' height='\(h)' fill='none' stroke='#444'/>\n"
-            for tick in stride(from: 0.0, through: 1.0, by: 0.25) {
-                let y = y0 + (1 - tick) * h
-                out += "<line x1='\(x0)' x2='\(x0 + w)' y1='\(y)' y2='\(y)' stroke='#ddd'/>"
-                out += "<text x='\(x0 - 6)' y='\(y + 4)' font-size='11' text-anchor='end'>\(String(format: "%.2f", tick))</text>\n"
-            }
-            for i in 0...4 {
-                out += "<text x='\(x0 + Double(i) / 4 * w)' y='\(y0 + h + 15)' font-size='11' text-anchor='middle'>"
-                    + "\(Plotter.shortCount(xMax * Double(i) / 4))</text>\n"
-            }
-            out += "<text x='\(x0 + w / 2)' y='\(y0 - 10)' font-size='13' text-anchor='middle'>\(title)</text>\n"
+            var out = Plotter.frame(x0: x0, y0: y0, w: w, h: h, xMax: xMax, yRange: 0...1, ticks: [0, 0.25, 0.5, 0.75, 1],
+                                    title: title, yTitle: "")
             out += "<text x='\(x0 + w / 2)' y='\(y0 + h + 34)' font-size='12' text-anchor='middle'>\(xLabel)</text>\n"
             for (i, s) in series.enumerated() {
-                let pts = s.points.filter { !$0.1.isNaN }.map { "\(x0 + $0.0 / max(xMax, 1) * w),\(y0 + (1 - min(max($0.1, 0), 1)) * h)" }
-                if !pts.isEmpty { out += "<polyline points='\(pts.joined(separator: " "))' fill='none' stroke='\(s.color)' stroke-width='2'/>\n" }
+                out += Plotter.line(s.points, x0: x0, y0: y0, w: w, h: h, xMax: max(xMax, 1), yRange: 0...1, color: s.color)
                 let ly = y0 + h + 56 + Double(i) * 17
                 out += "<line x1='\(x0)' x2='\(x0 + 22)' y1='\(ly - 4)' y2='\(ly - 4)' stroke='\(s.color)' stroke-width='3'/>"
                 out += "<text x='\(x0 + 28)' y='\(ly)' font-size='12'>\(s.name)</text>\n"

@@ -40,7 +40,6 @@ public struct MechanismShape: Equatable, Codable {
     public init(layers: Int, heads: Int, tokens: Int) { self.layers = layers; self.heads = heads; self.tokens = tokens }
     public var attentionCount: Int { Mechanism.sets.count * layers * heads * tokens }
     public var inductionCount: Int { layers * heads }
-
 }
 
 /// The paper's mechanism measures (Fig. 2a, 3a).
