@@ -16,6 +16,17 @@ package enum Kernels {
     /// the Swift ones below) run on this CPU.
     static let vectorC = iclsweep_vector_kernels() != 0
 
+    /// Whether the unembedding's products run in C (AVX-512), not OpenBLAS.
+    static let unembedC = iclsweep_unembed_kernels() != 0
+
+    /// A pointer to model scalars as the Float it is (callers check `T == Float`).
+    @inline(__always)
+    static func f<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }
+    @inline(__always)
+    static func f<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+    }
+
     /// e^x for 8 lanes: x = n ln2 + r with |r| <= ln2/2, a degree-6
     /// polynomial for e^r, then 2^n built in the exponent bits. Relative
     /// error about 2e-7 over [-87, 88]; inputs below -87 give ~0.

@@ -244,7 +244,7 @@ package struct Transformer<T: ModelScalar> {
         Layers.layerNormForward(ws.lnf.pointer, ws.lnfMean.pointer, ws.lnfRstd.pointer,
                                 ws.hq.pointer, p[.finalGain], p[.finalBias], N: B, C: D)
         clock.lap(\.norms)
-        Layers.linearForward(ws.logits.pointer, ws.lnf.pointer, p[.unembedWeight], p[.unembedBias], N: B, C: D, OC: C)
+        Layers.unembedForward(ws.logits.pointer, ws.lnf.pointer, p[.unembedWeight], p[.unembedBias], N: B, C: D, OC: C)
         clock.lap(\.unembedding)
         batch.targets.withUnsafeBufferPointer { targets in
             Layers.crossEntropyForward(ws.losses.pointer, ws.probs.pointer, ws.logits.pointer, targets.baseAddress!, B: B, C: C)
@@ -266,8 +266,8 @@ package struct Transformer<T: ModelScalar> {
         }
         clock.lap(\.loss)
         ws.dlnf.zero()
-        Layers.linearBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias],
-                              ws.dlogits.pointer, ws.lnf.pointer, p[.unembedWeight], N: B, C: D, OC: C)
+        Layers.unembedBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias],
+                               ws.dlogits.pointer, ws.lnf.pointer, p[.unembedWeight], N: B, C: D, OC: C)
         clock.lap(\.backwardProducts)
         ws.dhq.zero()
         Layers.layerNormBackward(ws.dhq.pointer, g[.finalGain], g[.finalBias], ws.dlnf.pointer,

@@ -106,4 +106,55 @@ final class KernelsTests: XCTestCase {
             }
         }
     }
+
+    /// The unembedding kernels compute, to the bit, the order unembed.c
+    /// documents (each element one chain of fused multiply-adds, written out
+    /// here in Swift), at 16 lanes and in the one-lane reference, over shapes
+    /// with row and column tails; and agree with OpenBLAS to rounding.
+    func testUnembedKernelsSumInTheDocumentedOrder() throws {
+        try XCTSkipUnless(iclsweep_unembed_kernels() != 0, "this CPU has no AVX-512: OpenBLAS does the unembedding")
+        for (B, D, C) in [(32, 64, 1603), (7, 5, 47), (1, 3, 16), (9, 17, 33), (33, 64, 100)] {
+            var rng = RNG(seed: UInt64(B * 1000 + C))
+            func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
+            let h = random(B * D), w = random(D * C), bias = random(C), dl = random(B * C)
+            let dw0 = random(D * C), db0 = random(C)
+            // the definition: logits[b, c] = (fma chain over d from 0) + bias[c]; dW += fma chain over b; dbias += rows in order
+            var logits = [Float](repeating: 0, count: B * C), dw = dw0, db = db0
+            for b in 0..<B {
+                for c in 0..<C {
+                    var acc: Float = 0
+                    for d in 0..<D { acc = acc.addingProduct(h[b * D + d], w[d * C + c]) }
+                    logits[b * C + c] = acc + bias[c]
+                }
+            }
+            for d in 0..<D {
+                for c in 0..<C {
+                    var acc: Float = 0
+                    for b in 0..<B { acc = acc.addingProduct(h[b * D + d], dl[b * C + c]) }
+                    dw[d * C + c] += acc
+                }
+            }
+            for c in 0..<C { for b in 0..<B { db[c] += dl[b * C + c] } }
+            for lanes: Int32 in [16, 1] {
+                var out = [Float](repeating: .nan, count: B * C), dwK = dw0, dbK = db0
+                iclsweep_unembed_forward_lanes(lanes, &out, h, w, bias, B, D, C)
+                iclsweep_unembed_backward_lanes(lanes, &dwK, &dbK, dl, h, B, D, C)
+                XCTAssertEqual(out.map(\.bitPattern), logits.map(\.bitPattern), "forward, \(lanes) lanes, \(B)x\(D)x\(C)")
+                XCTAssertEqual(dwK.map(\.bitPattern), dw.map(\.bitPattern), "dW, \(lanes) lanes, \(B)x\(D)x\(C)")
+                XCTAssertEqual(dbK.map(\.bitPattern), db.map(\.bitPattern), "dbias, \(lanes) lanes, \(B)x\(D)x\(C)")
+            }
+            // the layer as the model calls it (C kernels here) against OpenBLAS's linear layer
+            var viaLayer = [Float](repeating: 0, count: B * C), viaBLAS = viaLayer
+            var dh1 = [Float](repeating: 0, count: B * D), dh2 = dh1, dwL = dw0, dwB = dw0, dbL = db0, dbB = db0
+            Layers.unembedForward(&viaLayer, h, w, bias, N: B, C: D, OC: C)
+            Layers.linearForward(&viaBLAS, h, w, bias, N: B, C: D, OC: C)
+            Layers.unembedBackward(&dh1, &dwL, &dbL, dl, h, w, N: B, C: D, OC: C)
+            Layers.linearBackward(&dh2, &dwB, &dbB, dl, h, w, N: B, C: D, OC: C)
+            XCTAssertEqual(viaLayer.map(\.bitPattern), logits.map(\.bitPattern))
+            XCTAssertEqual(dh1.map(\.bitPattern), dh2.map(\.bitPattern), "dh stays with OpenBLAS")
+            for (x, y) in zip(viaLayer, viaBLAS) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(D)) }
+            for (x, y) in zip(dwL, dwB) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(B)) }
+            for (x, y) in zip(dbL, dbB) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(B)) }
+        }
+    }
 }

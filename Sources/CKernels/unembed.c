@@ -1,0 +1,141 @@
+// Two of the three unembedding products of a training step, which together
+// are three quarters of its arithmetic at the paper's 12,800 classes:
+//   forward   logits (B, C) = h (B, D) @ W (D, C) + bias
+//   backward  dW (D, C) += h^T @ dl;  dbias (C) += column sums of dl
+// (The third, dh = dl @ W^T, stays with OpenBLAS.) Their shapes, 32 x 64 x
+// 12,800, keep OpenBLAS below its peak; here the outputs sit in registers,
+// 8 rows x 32 columns, while a 32-column strip of W or dl stays in L1.
+//
+// Every output element is one chain of fused multiply-adds in the natural
+// order, the same in every lane and in the one-lane reference:
+//   logits[b, c] = (fma over d = 0, 1, ... of h[b, d] W[d, c], from 0) + bias[c]
+//   dW[d, c]     = dW[d, c] + (fma over b = 0, 1, ... of h[b, d] dl[b, c], from 0)
+//   dbias[c]     = dbias[c] + dl[0, c] + dl[1, c] + ...
+// This is also the order of OpenBLAS 0.3.21's Cooperlake and SkylakeX sgemm
+// kernels for these shapes: training gives the same bits as with OpenBLAS
+// on such a machine (tests compare the kernels with the reference to the
+// bit, and with OpenBLAS to rounding).
+#include "kernels.h"
+#include <immintrin.h>
+
+#define ROWS 8      // output rows held in registers
+#define VECS 2      // 16-float vectors per row: a strip of 32 columns
+#define CHUNK 512   // classes per pass of the backward: their dl and dW stay in L2
+
+// One chain: acc = fma over k of a[k * ak] b[k * ldb], from 0.
+__attribute__((target("fma")))
+static float chain(const float *a, long ak, const float *b, long ldb, long K) {
+    float acc = 0;
+    for (long k = 0; k < K; k++) acc = __builtin_fmaf(a[k * ak], b[k * ldb], acc);
+    return acc;
+}
+
+// out (M, N) rows i of `ldo`, columns [j0, N) one element at a time, where
+// A[i, k] = a[i * ai + k * ak] and Bm[k, j] = b[k * ldb + j]:
+//   bias != NULL: out = chain + bias[j];  bias == NULL: out = out + chain.
+__attribute__((target("fma")))
+static void broadcast1(float *out, long ldo, const float *a, long ai, long ak, const float *b, long ldb,
+                       const float *bias, long M, long j0, long N, long K) {
+    for (long i = 0; i < M; i++)
+        for (long j = j0; j < N; j++) {
+            float acc = chain(a + i * ai, ak, b + j, ldb, K);
+            float *o = out + i * ldo + j;
+            *o = bias ? acc + bias[j] : *o + acc;
+        }
+}
+
+// Rows [0, rows) x vectors [0, vecs) of the same, 16 lanes at a time;
+// `rows` and `vecs` are constants where this is inlined, so the sums stay
+// in registers.
+static inline __attribute__((always_inline, target("avx512f")))
+void block16(int rows, int vecs, float *out, long ldo, const float *a, long ai, long ak,
+             const float *b, long ldb, const float *bias, long K) {
+    __m512 acc[ROWS][VECS];
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < vecs; v++) acc[i][v] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m512 w[VECS];
+        for (int v = 0; v < vecs; v++) w[v] = _mm512_loadu_ps(b + k * ldb + 16 * v);
+        for (int i = 0; i < rows; i++) {
+            __m512 x = _mm512_set1_ps(a[i * ai + k * ak]);
+            for (int v = 0; v < vecs; v++) acc[i][v] = _mm512_fmadd_ps(x, w[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < vecs; v++) {
+            float *o = out + i * ldo + 16 * v;
+            _mm512_storeu_ps(o, bias ? _mm512_add_ps(acc[i][v], _mm512_loadu_ps(bias + 16 * v))
+                                     : _mm512_add_ps(_mm512_loadu_ps(o), acc[i][v]));
+        }
+}
+
+// Rows of one strip of `vecs` vectors at column j: blocks of ROWS, then 4, 2, 1.
+#define STRIP(vecs)                                                                                  \
+    do {                                                                                             \
+        long i = 0;                                                                                  \
+        for (; i + ROWS <= M; i += ROWS) BLOCK(ROWS, vecs);                                          \
+        if (i + 4 <= M) { BLOCK(4, vecs); i += 4; }                                                  \
+        if (i + 2 <= M) { BLOCK(2, vecs); i += 2; }                                                  \
+        if (i < M) BLOCK(1, vecs);                                                                   \
+    } while (0)
+#define BLOCK(rows, vecs) \
+    block16(rows, vecs, out + i * ldo + j, ldo, a + i * ai, ai, ak, b + j, ldb, bias ? bias + j : NULL, K)
+
+// The whole (M, N) output: strips of 32 columns, then of 16, then the last
+// columns one at a time.
+__attribute__((target("avx512f")))
+static void broadcast16(float *out, long ldo, const float *a, long ai, long ak, const float *b, long ldb,
+                        const float *bias, long M, long N, long K) {
+    long j = 0;
+    for (; j + 16 * VECS <= N; j += 16 * VECS) STRIP(VECS);
+    for (; j + 16 <= N; j += 16) STRIP(1);
+    broadcast1(out, ldo, a, ai, ak, b, ldb, bias, M, j, N, K);
+}
+#undef BLOCK
+#undef STRIP
+
+// dbias[c] += dl[0, c] + dl[1, c] + ... for c in [c0, c1).
+__attribute__((target("avx512f")))
+static void column_sums16(float *dbias, const float *dl, long B, long C, long c0, long c1) {
+    long c = c0;
+    for (; c + 16 <= c1; c += 16) {
+        __m512 s = _mm512_loadu_ps(dbias + c);
+        for (long b = 0; b < B; b++) s = _mm512_add_ps(s, _mm512_loadu_ps(dl + b * C + c));
+        _mm512_storeu_ps(dbias + c, s);
+    }
+    for (; c < c1; c++)
+        for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
+}
+
+int iclsweep_unembed_kernels(void) { return iclsweep_fma_lanes() == 16; }
+
+void iclsweep_unembed_forward(float *logits, const float *h, const float *w, const float *bias, long B, long D, long C) {
+    iclsweep_unembed_forward_lanes(iclsweep_fma_lanes(), logits, h, w, bias, B, D, C);
+}
+
+void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, const float *w, const float *bias,
+                                    long B, long D, long C) {
+    if (lanes == 16) broadcast16(logits, C, h, D, 1, w, C, bias, B, C, D);
+    else broadcast1(logits, C, h, D, 1, w, C, bias, B, 0, C, D);
+}
+
+void iclsweep_unembed_backward(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C) {
+    iclsweep_unembed_backward_lanes(iclsweep_fma_lanes(), dw, dbias, dl, h, B, D, C);
+}
+
+void iclsweep_unembed_backward_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,
+                                     long B, long D, long C) {
+    // dW (D, C) += h^T dl, as A[d, b] = h[b * D + d]; in chunks of classes,
+    // each read from memory once for both sums.
+    for (long c0 = 0; c0 < C; c0 += CHUNK) {
+        const long c1 = c0 + CHUNK < C ? c0 + CHUNK : C;
+        if (lanes == 16) {
+            broadcast16(dw + c0, C, h, 1, D, dl + c0, C, NULL, D, c1 - c0, B);
+            column_sums16(dbias, dl, B, C, c0, c1);
+        } else {
+            broadcast1(dw + c0, C, h, 1, D, dl + c0, C, NULL, D, 0, c1 - c0, B);
+            for (long c = c0; c < c1; c++)
+                for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
+        }
+    }
+}
