@@ -1,20 +1,24 @@
-// Two of the three unembedding products of a training step, which together
-// are three quarters of its arithmetic at the paper's 12,800 classes:
+// The three unembedding products of a training step, which together are
+// three quarters of its arithmetic at the paper's 12,800 classes:
 //   forward   logits (B, C) = h (B, D) @ W (D, C) + bias
-//   backward  dW (D, C) += h^T @ dl;  dbias (C) += column sums of dl
-// (The third, dh = dl @ W^T, stays with OpenBLAS.) Their shapes, 32 x 64 x
-// 12,800, keep OpenBLAS below its peak; here the outputs sit in registers,
-// 8 rows x 32 columns, while a 32-column strip of W or dl stays in L1.
+//   backward  dW (D, C) += h^T @ dl;  dbias (C) += column sums of dl;  dh (B, D) += dl @ W^T
+// Their shapes, 32 x 64 x 12,800, keep OpenBLAS below its peak; here the
+// outputs sit in registers, 8 rows x 32 columns, while a strip of the other
+// operand stays in L1, and rows far apart in memory are prefetched.
 //
-// Every output element is one chain of fused multiply-adds in the natural
-// order, the same in every lane and in the one-lane reference:
+// Every output element is a chain of fused multiply-adds in a fixed order,
+// the same in every lane and in the one-lane reference:
 //   logits[b, c] = (fma over d = 0, 1, ... of h[b, d] W[d, c], from 0) + bias[c]
 //   dW[d, c]     = dW[d, c] + (fma over b = 0, 1, ... of h[b, d] dl[b, c], from 0)
 //   dbias[c]     = dbias[c] + dl[0, c] + dl[1, c] + ...
-// This is also the order of OpenBLAS 0.3.21's Cooperlake and SkylakeX sgemm
-// kernels for these shapes: training gives the same bits as with OpenBLAS
-// on such a machine (tests compare the kernels with the reference to the
-// bit, and with OpenBLAS to rounding).
+//   dh[b, d]     = dh[b, d] + chain over block 1 + chain over block 2 + ...,
+//                  each chain the fma over the block's classes in order, from 0;
+//                  blocks of 320 classes, or, when fewer than 640 remain, half
+//                  of them (rounded up).
+// These are also the orders of OpenBLAS 0.3.21's AVX-512 (Cooperlake,
+// SkylakeX) sgemm at batch 32: training gives the same bits as with OpenBLAS
+// on such a machine (tests compare the kernels with the orders written out,
+// and with OpenBLAS to rounding).
 #include "kernels.h"
 #include <immintrin.h>
 
@@ -22,6 +26,7 @@
 #define VECS 2      // 16-float vectors per row: a strip of 32 columns
 #define CHUNK 512   // classes per pass of the backward: their dl and dW stay in L2
 #define AHEAD 64    // prefetch distance in floats: two strips (a strip takes ~1 us, memory ~0.1 us)
+#define CLASS_BLOCK 320   // classes per chain of dh (OpenBLAS's GEMM_Q for these kernels)
 
 // One chain: acc = fma over k of a[k * ak] b[k * ldb], from 0.
 __attribute__((target("fma")))
@@ -114,7 +119,76 @@ static void column_sums16(float *dbias, const float *dl, long B, long C, long c0
         for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
 }
 
+// Classes in dh's next block when `left` remain.
+static long block_length(long left) {
+    if (left >= 2 * CLASS_BLOCK) return CLASS_BLOCK;
+    return left > CLASS_BLOCK ? (left + 1) / 2 : left;
+}
+
+// t (cols, rows) = s (rows, cols) transposed, row strides lds and ldt; one element at a time.
+static void transpose1(float *t, long ldt, const float *s, long lds, long rows, long cols) {
+    for (long i = 0; i < rows; i++)
+        for (long j = 0; j < cols; j++) t[j * ldt + i] = s[i * lds + j];
+}
+
+// The same for whole 16 x 16 tiles in registers (unpack pairs, then quads,
+// then 128-bit lanes twice), the edges one at a time.
+__attribute__((target("avx512f")))
+static void transpose16(float *t, long ldt, const float *s, long lds, long rows, long cols) {
+    long i = 0;
+    for (; i + 16 <= rows; i += 16) {
+        long j = 0;
+        for (; j + 16 <= cols; j += 16) {
+            __m512 r[16], u[16];
+            for (int k = 0; k < 16; k++) r[k] = _mm512_loadu_ps(s + (i + k) * lds + j);
+            for (int k = 0; k < 16; k += 2) {  // u[k] = a0 b0 a1 b1 | a4 b4 a5 b5 | ...
+                u[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+                u[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+            }
+            for (int k = 0; k < 16; k += 4) {  // r[k] = a0 b0 c0 d0 | a4 b4 c4 d4 | a8 .. | a12 ..
+                r[k] = _mm512_shuffle_ps(u[k], u[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                r[k + 1] = _mm512_shuffle_ps(u[k], u[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                r[k + 2] = _mm512_shuffle_ps(u[k + 1], u[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                r[k + 3] = _mm512_shuffle_ps(u[k + 1], u[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            for (int k = 0; k < 4; k++) {  // u[k] = a_k..d_k | a_k+8.. | e_k..h_k | e_k+8..; u[k+4]: k+4, k+12
+                u[k] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0x88);
+                u[k + 4] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0xdd);
+                u[k + 8] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0x88);
+                u[k + 12] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0xdd);
+            }
+            for (int k = 0; k < 8; k++) {  // columns k and k + 8, all 16 rows
+                _mm512_storeu_ps(t + (j + k) * ldt + i, _mm512_shuffle_f32x4(u[k], u[k + 8], 0x88));
+                _mm512_storeu_ps(t + (j + k + 8) * ldt + i, _mm512_shuffle_f32x4(u[k], u[k + 8], 0xdd));
+            }
+        }
+        transpose1(t + j * ldt + i, ldt, s + i * lds + j, lds, 16, cols - j);
+    }
+    transpose1(t + i, ldt, s + i * lds, lds, rows - i, cols);
+}
+
+// dh (B, D) += dl (B, C) @ w^T in blocks of classes: dhT (D, B) and dlT
+// (block, B) in `scratch` turn it into the broadcast form, one block at a time.
+static void input_grad(int lanes, float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C) {
+    float *dhT = scratch, *dlT = scratch + D * B;
+    transpose1(dhT, B, dh, D, B, D);
+    for (long k0 = 0; k0 < C; ) {
+        const long kb = block_length(C - k0);
+        if (lanes == 16) {
+            transpose16(dlT, B, dl + k0, C, B, kb);
+            broadcast16(dhT, B, w + k0, C, 1, dlT, B, NULL, D, B, kb);
+        } else {
+            transpose1(dlT, B, dl + k0, C, B, kb);
+            broadcast1(dhT, B, w + k0, C, 1, dlT, B, NULL, D, 0, B, kb);
+        }
+        k0 += kb;
+    }
+    transpose1(dh, D, dhT, B, D, B);
+}
+
 int iclsweep_unembed_kernels(void) { return iclsweep_fma_lanes() == 16; }
+
+long iclsweep_unembed_scratch(long B, long D) { return D * B + CLASS_BLOCK * B; }
 
 void iclsweep_unembed_forward(float *logits, const float *h, const float *w, const float *bias, long B, long D, long C) {
     iclsweep_unembed_forward_lanes(iclsweep_fma_lanes(), logits, h, w, bias, B, D, C);
@@ -126,12 +200,15 @@ void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, co
     else broadcast1(logits, C, h, D, 1, w, C, bias, B, 0, C, D);
 }
 
-void iclsweep_unembed_backward(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C) {
-    iclsweep_unembed_backward_lanes(iclsweep_fma_lanes(), dw, dbias, dl, h, B, D, C);
+void iclsweep_unembed_backward(float *dh, float *dw, float *dbias, const float *dl, const float *h, const float *w,
+                               float *scratch, long B, long D, long C) {
+    iclsweep_unembed_backward_lanes(iclsweep_fma_lanes(), dh, dw, dbias, dl, h, w, scratch, B, D, C);
 }
 
-void iclsweep_unembed_backward_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,
-                                     long B, long D, long C) {
+void iclsweep_unembed_backward_lanes(int lanes, float *dh, float *dw, float *dbias, const float *dl, const float *h,
+                                     const float *w, float *scratch, long B, long D, long C) {
+    // dh first: it needs W, which the caller may update right after
+    input_grad(lanes, dh, dl, w, scratch, B, D, C);
     // dW (D, C) += h^T dl, as A[d, b] = h[b * D + d]; in chunks of classes,
     // each read from memory once for both sums.
     for (long c0 = 0; c0 < C; c0 += CHUNK) {

@@ -40,9 +40,9 @@ package enum Layers {
     // MARK: - Unembedding: logits = h @ W + bias, W (D, C) with C the classes
 
     /// The linear layer above, for the unembedding's shape (a few rows, many
-    /// classes): in Float on an AVX-512 CPU its forward product and weight
-    /// gradient run in the C kernels (`unembed.c`), which sum in the natural
-    /// order, as OpenBLAS's AVX-512 kernels do for batch 32; elsewhere OpenBLAS.
+    /// classes): in Float on an AVX-512 CPU its products run in the C kernels
+    /// (`unembed.c`, which gives the order of every sum: OpenBLAS's order at
+    /// batch 32 on such a CPU), elsewhere in OpenBLAS.
     /// out (N, OC), inp (N, C), weight (C, OC), bias (OC)
     static func unembedForward<T: ModelScalar>(
         _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>,
@@ -54,19 +54,21 @@ package enum Layers {
         iclsweep_unembed_forward(Kernels.f(out), Kernels.f(inp), Kernels.f(weight), Kernels.f(bias), N, C, OC)
     }
 
-    /// dinp (N, C) += dout @ weight^T (OpenBLAS); dweight (C, OC) += inp^T @ dout and
-    /// dbias (OC) += column sums of dout (the C kernels where `unembedForward` uses them).
+    /// dinp (N, C) += dout @ weight^T; dweight (C, OC) += inp^T @ dout; dbias (OC) += column sums of dout.
+    /// scratch: `unembedScratch(N:C:)` values.
     static func unembedBackward<T: ModelScalar>(
         _ dinp: UnsafeMutablePointer<T>, _ dweight: UnsafeMutablePointer<T>, _ dbias: UnsafeMutablePointer<T>,
         _ dout: UnsafePointer<T>, _ inp: UnsafePointer<T>, _ weight: UnsafePointer<T>,
-        N: Int, C: Int, OC: Int
+        scratch: UnsafeMutablePointer<T>, N: Int, C: Int, OC: Int
     ) {
         guard T.self == Float.self, Kernels.unembedC else {
             return linearBackward(dinp, dweight, dbias, dout, inp, weight, N: N, C: C, OC: OC)
         }
-        gemm(false, true, M: N, N: C, K: OC, A: dout, B: weight, beta: 1, C: dinp)
-        iclsweep_unembed_backward(Kernels.f(dweight), Kernels.f(dbias), Kernels.f(dout), Kernels.f(inp), N, C, OC)
+        iclsweep_unembed_backward(Kernels.f(dinp), Kernels.f(dweight), Kernels.f(dbias), Kernels.f(dout), Kernels.f(inp),
+                                  Kernels.f(weight), Kernels.f(scratch), N, C, OC)
     }
+
+    static func unembedScratch(N: Int, C: Int) -> Int { iclsweep_unembed_scratch(N, C) }
 
     // MARK: - GELU (tanh approximation, as jax.nn.gelu by default)
 

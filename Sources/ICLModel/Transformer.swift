@@ -43,6 +43,7 @@ package final class Workspace<T: ModelScalar> {
     let dxEmb: Buffer<T>      // (B*(n+1), D)
     let dmlpA: Buffer<T>?     // (B, T, rD)
     let dmlpH: Buffer<T>?     // (B, T, rD)
+    let unembedScratch: Buffer<T>  // the unembedding kernels' transposed blocks (Layers.unembedScratch)
 
     package init(_ c: ModelConfig, batch B: Int) {
         batch = B
@@ -61,6 +62,7 @@ package final class Workspace<T: ModelScalar> {
         dlogits = make(B * c.outputs); dlnf = make(B * D); dhq = make(B * D)
         dres = make(B * T_ * D); dattY = make(B * T_ * D); dqkv = make(B * T_ * 3 * D)
         dln = make(B * T_ * D); dxEmb = make(E * D)
+        unembedScratch = make(Layers.unembedScratch(N: B, C: D))
         let ML = c.mlpRatio > 0 ? L : 0, R = c.mlpRatio * D
         resMid = (0..<ML).map { _ in make(B * T_ * D) }
         mlpLn = (0..<ML).map { _ in make(B * T_ * D) }
@@ -266,8 +268,8 @@ package struct Transformer<T: ModelScalar> {
         }
         clock.lap(\.loss)
         ws.dlnf.zero()
-        Layers.unembedBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias],
-                               ws.dlogits.pointer, ws.lnf.pointer, p[.unembedWeight], N: B, C: D, OC: C)
+        Layers.unembedBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias], ws.dlogits.pointer, ws.lnf.pointer,
+                               p[.unembedWeight], scratch: ws.unembedScratch.pointer, N: B, C: D, OC: C)
         clock.lap(\.backwardProducts)
         ws.dhq.zero()
         Layers.layerNormBackward(ws.dhq.pointer, g[.finalGain], g[.finalBias], ws.dlnf.pointer,

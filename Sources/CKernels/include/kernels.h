@@ -42,19 +42,22 @@ void iclsweep_softmax_row(const float *z, float *p, long count, float *max_out, 
 // The same with a given vector width (16 or 8; anything else: one lane at a time), for tests.
 void iclsweep_softmax_row_lanes(int lanes, const float *z, float *p, long count, float *max_out, float *sum_out);
 
-// Two unembedding products (unembed.c gives the order of every sum; AVX-512
+// The unembedding's products (unembed.c gives the order of every sum; AVX-512
 // and the one-lane reference give the same bits). Row-major throughout.
 // Whether they run fast here (AVX-512); otherwise the caller uses OpenBLAS.
 int iclsweep_unembed_kernels(void);
 //   logits (B, C) = h (B, D) @ w (D, C) + bias (C)
 void iclsweep_unembed_forward(float *logits, const float *h, const float *w, const float *bias, long B, long D, long C);
-//   dw (D, C) += h^T @ dl;  dbias (C) += column sums of dl (B, C)
-void iclsweep_unembed_backward(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C);
+//   dh (B, D) += dl (B, C) @ w^T;  dw (D, C) += h^T @ dl;  dbias (C) += column sums of dl.
+//   `scratch`: iclsweep_unembed_scratch(B, D) floats.
+void iclsweep_unembed_backward(float *dh, float *dw, float *dbias, const float *dl, const float *h, const float *w,
+                               float *scratch, long B, long D, long C);
+long iclsweep_unembed_scratch(long B, long D);
 // The same with a given width: 16 (AVX-512) or anything else for the one-lane
 // reference (which needs FMA), for tests. The caller must know the CPU has it.
 void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, const float *w, const float *bias,
                                     long B, long D, long C);
-void iclsweep_unembed_backward_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,
-                                     long B, long D, long C);
+void iclsweep_unembed_backward_lanes(int lanes, float *dh, float *dw, float *dbias, const float *dl, const float *h,
+                                     const float *w, float *scratch, long B, long D, long C);
 
 #endif

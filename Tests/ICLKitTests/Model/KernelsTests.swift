@@ -107,19 +107,20 @@ final class KernelsTests: XCTestCase {
         }
     }
 
-    /// The unembedding kernels compute, to the bit, the order unembed.c
-    /// documents (each element one chain of fused multiply-adds, written out
+    /// The unembedding kernels compute, to the bit, the orders unembed.c
+    /// documents (each element chains of fused multiply-adds, written out
     /// here in Swift), at 16 lanes and in the one-lane reference, over shapes
-    /// with row and column tails; and agree with OpenBLAS to rounding.
+    /// with row and column tails and several blocks of classes; and agree
+    /// with OpenBLAS to rounding.
     func testUnembedKernelsSumInTheDocumentedOrder() throws {
         try XCTSkipUnless(iclsweep_unembed_kernels() != 0, "this CPU has no AVX-512: OpenBLAS does the unembedding")
-        for (B, D, C) in [(32, 64, 1603), (7, 5, 47), (1, 3, 16), (9, 17, 33), (33, 64, 100)] {
+        for (B, D, C) in [(32, 64, 1603), (7, 5, 47), (1, 3, 16), (9, 17, 33), (33, 64, 100), (18, 20, 700)] {
             var rng = RNG(seed: UInt64(B * 1000 + C))
             func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
             let h = random(B * D), w = random(D * C), bias = random(C), dl = random(B * C)
-            let dw0 = random(D * C), db0 = random(C)
-            // the definition: logits[b, c] = (fma chain over d from 0) + bias[c]; dW += fma chain over b; dbias += rows in order
-            var logits = [Float](repeating: 0, count: B * C), dw = dw0, db = db0
+            let dw0 = random(D * C), db0 = random(C), dh0 = random(B * D)
+            // logits[b, c] = (fma chain over d from 0) + bias[c]
+            var logits = [Float](repeating: 0, count: B * C)
             for b in 0..<B {
                 for c in 0..<C {
                     var acc: Float = 0
@@ -127,6 +128,8 @@ final class KernelsTests: XCTestCase {
                     logits[b * C + c] = acc + bias[c]
                 }
             }
+            // dW[d, c] += fma chain over b from 0; dbias[c] += the rows in order
+            var dw = dw0, db = db0, dh = dh0
             for d in 0..<D {
                 for c in 0..<C {
                     var acc: Float = 0
@@ -135,26 +138,47 @@ final class KernelsTests: XCTestCase {
                 }
             }
             for c in 0..<C { for b in 0..<B { db[c] += dl[b * C + c] } }
-            for lanes: Int32 in [16, 1] {
-                var out = [Float](repeating: .nan, count: B * C), dwK = dw0, dbK = db0
-                iclsweep_unembed_forward_lanes(lanes, &out, h, w, bias, B, D, C)
-                iclsweep_unembed_backward_lanes(lanes, &dwK, &dbK, dl, h, B, D, C)
-                XCTAssertEqual(out.map(\.bitPattern), logits.map(\.bitPattern), "forward, \(lanes) lanes, \(B)x\(D)x\(C)")
-                XCTAssertEqual(dwK.map(\.bitPattern), dw.map(\.bitPattern), "dW, \(lanes) lanes, \(B)x\(D)x\(C)")
-                XCTAssertEqual(dbK.map(\.bitPattern), db.map(\.bitPattern), "dbias, \(lanes) lanes, \(B)x\(D)x\(C)")
+            // dh[b, d] += one chain per block of classes: 320, or half of what is left (rounded up) under 640
+            var blocks: [Range<Int>] = [], start = 0
+            while start < C {
+                let left = C - start, length = left >= 640 ? 320 : (left > 320 ? (left + 1) / 2 : left)
+                blocks.append(start..<(start + length))
+                start += length
             }
-            // the layer as the model calls it (C kernels here) against OpenBLAS's linear layer
+            if C == 700 { XCTAssertEqual(blocks, [0..<320, 320..<510, 510..<700]) }
+            for b in 0..<B {
+                for d in 0..<D {
+                    for block in blocks {
+                        var acc: Float = 0
+                        for c in block { acc = acc.addingProduct(dl[b * C + c], w[d * C + c]) }
+                        dh[b * D + d] += acc
+                    }
+                }
+            }
+            var scratch = [Float](repeating: .nan, count: Layers.unembedScratch(N: B, C: D))
+            for lanes: Int32 in [16, 1] {
+                var out = [Float](repeating: .nan, count: B * C), dwK = dw0, dbK = db0, dhK = dh0
+                iclsweep_unembed_forward_lanes(lanes, &out, h, w, bias, B, D, C)
+                iclsweep_unembed_backward_lanes(lanes, &dhK, &dwK, &dbK, dl, h, w, &scratch, B, D, C)
+                let shape = "\(lanes) lanes, \(B)x\(D)x\(C)"
+                XCTAssertEqual(out.map(\.bitPattern), logits.map(\.bitPattern), "forward, \(shape)")
+                XCTAssertEqual(dwK.map(\.bitPattern), dw.map(\.bitPattern), "dW, \(shape)")
+                XCTAssertEqual(dbK.map(\.bitPattern), db.map(\.bitPattern), "dbias, \(shape)")
+                XCTAssertEqual(dhK.map(\.bitPattern), dh.map(\.bitPattern), "dh, \(shape)")
+            }
+            // the layer as the model calls it (the C kernels here) against OpenBLAS's linear layer
             var viaLayer = [Float](repeating: 0, count: B * C), viaBLAS = viaLayer
-            var dh1 = [Float](repeating: 0, count: B * D), dh2 = dh1, dwL = dw0, dwB = dw0, dbL = db0, dbB = db0
+            var dh1 = dh0, dh2 = dh0, dwL = dw0, dwB = dw0, dbL = db0, dbB = db0
             Layers.unembedForward(&viaLayer, h, w, bias, N: B, C: D, OC: C)
             Layers.linearForward(&viaBLAS, h, w, bias, N: B, C: D, OC: C)
-            Layers.unembedBackward(&dh1, &dwL, &dbL, dl, h, w, N: B, C: D, OC: C)
+            Layers.unembedBackward(&dh1, &dwL, &dbL, dl, h, w, scratch: &scratch, N: B, C: D, OC: C)
             Layers.linearBackward(&dh2, &dwB, &dbB, dl, h, w, N: B, C: D, OC: C)
             XCTAssertEqual(viaLayer.map(\.bitPattern), logits.map(\.bitPattern))
-            XCTAssertEqual(dh1.map(\.bitPattern), dh2.map(\.bitPattern), "dh stays with OpenBLAS")
+            XCTAssertEqual(dh1.map(\.bitPattern), dh.map(\.bitPattern))
             for (x, y) in zip(viaLayer, viaBLAS) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(D)) }
             for (x, y) in zip(dwL, dwB) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(B)) }
             for (x, y) in zip(dbL, dbB) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(B)) }
+            for (x, y) in zip(dh1, dh2) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(C).squareRoot()) }
         }
     }
 }
