@@ -12,8 +12,8 @@ extension Transformer where T == Float {
     /// `forward` in Float.
     @discardableResult
     package func forwardFloat(_ p: ParameterSet<Float>, _ ws: Workspace<Float>, batch: Batch, table: FeatureTable,
-                              times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
-        forward(p, ws, batch: batch, table: table, times: times)
+                              gradient: Bool = false, times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
+        forward(p, ws, batch: batch, table: table, gradient: gradient, times: times)
     }
 
     /// `backward` in Float.

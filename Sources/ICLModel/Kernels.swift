@@ -55,19 +55,21 @@ package enum Kernels {
         return p * scale
     }
 
-    /// In place over one row of `count` logits: p = softmax(z).
+    /// Over one row of `count` logits: p = softmax(z) * scale, each element
+    /// e / sum rounded, then times `scale` rounded (1 leaves it as it was);
+    /// without `p`, only the maximum and the sum, for the loss alone.
     /// Returns (max, sum of exp(z - max)).
-    static func softmaxRow(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, count C: Int,
-                           useC: Bool = vectorC) -> (Float, Float) {
+    static func softmaxRow(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>?, count C: Int,
+                           scale: Float = 1, useC: Bool = vectorC) -> (Float, Float) {
         if useC {
             var maxValue: Float = 0, sum: Float = 0
-            iclsweep_softmax_row(z, p, C, &maxValue, &sum)
+            iclsweep_softmax_row(z, p, C, scale, &maxValue, &sum)
             return (maxValue, sum)
         }
         let whole = C / 8 * 8
         var m = V(repeating: -.greatestFiniteMagnitude)
         var i = 0
-        let zr = UnsafeRawPointer(z), pr = UnsafeMutableRawPointer(p)
+        let zr = UnsafeRawPointer(z), pr = p.map { UnsafeMutableRawPointer($0) }
         while i < whole {
             let z8 = zr.loadUnaligned(fromByteOffset: i * 4, as: V.self)
             m = m.replacing(with: z8, where: z8 .> m)
@@ -80,23 +82,24 @@ package enum Kernels {
         i = 0
         while i < whole {
             let e = exp(zr.loadUnaligned(fromByteOffset: i * 4, as: V.self) - mv)
-            pr.storeBytes(of: e, toByteOffset: i * 4, as: V.self)
+            pr?.storeBytes(of: e, toByteOffset: i * 4, as: V.self)
             s += e
             i += 8
         }
         var sum = s.sum()
         for j in whole..<C {
             let e = exp(V(repeating: z[j] - maxValue))[0]
-            p[j] = e
+            p?[j] = e
             sum += e
         }
-        let inv = V(repeating: 1 / sum)
+        guard let p, let pr else { return (maxValue, sum) }
+        let inv = V(repeating: 1 / sum), sc = V(repeating: scale)
         i = 0
         while i < whole {
-            pr.storeBytes(of: pr.loadUnaligned(fromByteOffset: i * 4, as: V.self) * inv, toByteOffset: i * 4, as: V.self)
+            pr.storeBytes(of: pr.loadUnaligned(fromByteOffset: i * 4, as: V.self) * inv * sc, toByteOffset: i * 4, as: V.self)
             i += 8
         }
-        for j in whole..<C { p[j] *= inv[0] }
+        for j in whole..<C { p[j] = p[j] * inv[0] * scale }
         return (maxValue, sum)
     }
 

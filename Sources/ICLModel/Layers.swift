@@ -228,40 +228,34 @@ package enum Layers {
 
     // MARK: - Softmax cross-entropy at the query
 
-    /// losses (B), probs (B, C); logits (B, C), targets (B)
+    /// losses (B); logits (B, C), targets (B). With `dlogits` (B, C), also
+    /// the gradient of the batch-mean loss, (softmax - onehot(targets)) / B,
+    /// in the same pass over the classes (the backward of this layer; llm.c's
+    /// fused classifier): each element e / sum, then times 1/B, then minus 1/B
+    /// at the target. Without it (evaluation), only the maximum and the sum.
     static func crossEntropyForward<T: ModelScalar>(
-        _ losses: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
+        _ losses: UnsafeMutablePointer<T>, _ dlogits: UnsafeMutablePointer<T>?,
         _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int32>, B: Int, C: Int
     ) {
+        let invB = 1 / T(B)
         for b in 0..<B {
-            let z = logits + b * C, p = probs + b * C
+            let z = logits + b * C, d = dlogits.map { $0 + b * C }, target = Int(targets[b])
+            defer { d?[target] -= invB }
             if T.self == Float.self {
-                let (m, sum) = Kernels.softmaxRow(UnsafeRawPointer(z).assumingMemoryBound(to: Float.self),
-                                                  UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self), count: C)
-                losses[b] = T(Double.log(Double(sum))) + T(m) - z[Int(targets[b])]
+                let (m, sum) = Kernels.softmaxRow(Kernels.f(z), d.map { Kernels.f($0) }, count: C, scale: Float(invB))
+                // -log p_target = log(sum) + m - z_target
+                losses[b] = T(Double.log(Double(sum))) + T(m) - z[target]
                 continue
             }
             var m = -T.greatestFiniteMagnitude
             for i in 0..<C { m = max(m, z[i]) }
             var sum: T = 0
-            for i in 0..<C { let e = T.exp(z[i] - m); p[i] = e; sum += e }
-            let inv = 1 / sum
-            for i in 0..<C { p[i] *= inv }
-            // -log p_target = log(sum) + m - z_target
-            losses[b] = T(Double.log(Double(sum))) + m - z[Int(targets[b])]
-        }
-    }
-
-    /// dlogits (B, C) = (probs - onehot(targets)) / B: the gradient of the
-    /// batch-mean loss.
-    static func crossEntropyBackward<T: ModelScalar>(
-        _ dlogits: UnsafeMutablePointer<T>, _ probs: UnsafePointer<T>, _ targets: UnsafePointer<Int32>, B: Int, C: Int
-    ) {
-        let invB = 1 / T(B)
-        for b in 0..<B {
-            let p = probs + b * C, d = dlogits + b * C
-            for i in 0..<C { d[i] = p[i] * invB }
-            d[Int(targets[b])] -= invB
+            for i in 0..<C { let e = T.exp(z[i] - m); d?[i] = e; sum += e }
+            if let d {
+                let inv = 1 / sum
+                for i in 0..<C { d[i] = d[i] * inv * invB }
+            }
+            losses[b] = T(Double.log(Double(sum))) + m - z[target]
         }
     }
 }

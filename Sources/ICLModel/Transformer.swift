@@ -30,10 +30,12 @@ package final class Workspace<T: ModelScalar> {
     let lnfMean: Buffer<T>    // (B)
     let lnfRstd: Buffer<T>    // (B)
     package let logits: Buffer<T>     // (B, C)
-    let probs: Buffer<T>      // (B, C)
     package let losses: Buffer<T>     // (B)
     // backward
-    let dlogits: Buffer<T>    // (B, C)
+    let dlogits: Buffer<T>    // (B, C), computed with the loss by forward(gradient: true)
+    /// Whether `dlogits` holds the gradient of the last forward pass (set by
+    /// forward(gradient: true), consumed by backward).
+    var dlogitsReady = false
     let dlnf: Buffer<T>       // (B, D)
     let dhq: Buffer<T>        // (B, D)
     let dres: Buffer<T>       // (B, T, D)
@@ -58,7 +60,7 @@ package final class Workspace<T: ModelScalar> {
         att = (0..<L).map { _ in make(B * c.heads * T_ * T_) }
         attY = (0..<L).map { _ in make(B * T_ * D) }
         hq = make(B * D); lnf = make(B * D); lnfMean = make(B); lnfRstd = make(B)
-        logits = make(B * c.outputs); probs = make(B * c.outputs); losses = make(B)
+        logits = make(B * c.outputs); losses = make(B)
         dlogits = make(B * c.outputs); dlnf = make(B * D); dhq = make(B * D)
         dres = make(B * T_ * D); dattY = make(B * T_ * D); dqkv = make(B * T_ * 3 * D)
         dln = make(B * T_ * D); dxEmb = make(E * D)
@@ -207,11 +209,12 @@ package struct Transformer<T: ModelScalar> {
         }
     }
 
-    /// Forward pass up to the query logits and per-sequence losses.
-    /// - Returns: the mean loss over the first `count` sequences of the batch.
+    /// Forward pass up to the query logits and per-sequence losses; with
+    /// `gradient`, also the loss's gradient at the logits, for `backward`.
+    /// - Returns: the mean loss over the batch.
     @discardableResult
     package func forward(_ p: ParameterSet<T>, _ ws: Workspace<T>, batch: Batch, table: FeatureTable,
-                 times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
+                         gradient: Bool = false, times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
         let c = config, B = batch.size, n = c.pairs, tokens = c.tokens, D = c.width, H = c.heads, C = c.outputs
         precondition(B <= ws.batch)
         var clock = Clock(times)
@@ -249,24 +252,25 @@ package struct Transformer<T: ModelScalar> {
         Layers.unembedForward(ws.logits.pointer, ws.lnf.pointer, p[.unembedWeight], p[.unembedBias], N: B, C: D, OC: C)
         clock.lap(\.unembedding)
         batch.targets.withUnsafeBufferPointer { targets in
-            Layers.crossEntropyForward(ws.losses.pointer, ws.probs.pointer, ws.logits.pointer, targets.baseAddress!, B: B, C: C)
+            Layers.crossEntropyForward(ws.losses.pointer, gradient ? ws.dlogits.pointer : nil, ws.logits.pointer,
+                                       targets.baseAddress!, B: B, C: C)
         }
+        ws.dlogitsReady = gradient
         clock.lap(\.loss)
         var total = 0.0
         for b in 0..<B { total += Double(ws.losses.pointer[b]) }
         return total / Double(B)
     }
 
-    /// Backward pass of the batch-mean loss; accumulates into `g`, which the
-    /// caller zeroed (the optimizer zeroes it as it consumes it).
+    /// Backward pass of the batch-mean loss, after forward(gradient: true) on
+    /// the same batch; accumulates into `g`, which the caller zeroed (the
+    /// optimizer zeroes it as it consumes it).
     package func backward(_ p: ParameterSet<T>, _ g: ParameterSet<T>, _ ws: Workspace<T>, batch: Batch,
                   times: UnsafeMutablePointer<StepTimes>? = nil) {
         let c = config, B = batch.size, n = c.pairs, tokens = c.tokens, D = c.width, H = c.heads, C = c.outputs
+        precondition(ws.dlogitsReady, "backward needs forward(gradient: true) on the same batch first")
+        ws.dlogitsReady = false
         var clock = Clock(times)
-        batch.targets.withUnsafeBufferPointer { targets in
-            Layers.crossEntropyBackward(ws.dlogits.pointer, ws.probs.pointer, targets.baseAddress!, B: B, C: C)
-        }
-        clock.lap(\.loss)
         ws.dlnf.zero()
         Layers.unembedBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias], ws.dlogits.pointer, ws.lnf.pointer,
                                p[.unembedWeight], scratch: ws.unembedScratch.pointer, N: B, C: D, OC: C)

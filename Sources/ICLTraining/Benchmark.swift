@@ -127,7 +127,7 @@ public struct StepWork {
     public var attentionFlops: Double
     public var unembeddingFlops: Double
     public var backwardFlops: Double
-    /// Logits read and probabilities written forward, read again and gradients written backward.
+    /// Logits read twice (maximum, exponentials), the gradient written, then read and written scaled.
     public var lossBytes: Double
     /// Parameters, gradients and both moments read; parameters, moments and zeroed gradients written.
     public var adamBytes: Double
@@ -141,7 +141,7 @@ public struct StepWork {
         backwardFlops = embeddingFlops + 2 * layerFlops + 2 * unembeddingFlops
         // scores and weighted sums over the causal half, forward; twice that backward
         attentionFlops = 3 * Double(m.layers) * 2 * 2 * B * D * T * (T + 1) / 2
-        lossBytes = 4 * B * C * 4
+        lossBytes = 5 * B * C * 4
         adamBytes = 8 * Double(parameters) * 4
     }
 }

@@ -102,7 +102,7 @@ public final class Trainer {
         times.sampling += Double(DispatchTime.now().uptimeNanoseconds - sampled) * 1e-9
         trace?.before(self)
         let loss = withUnsafeMutablePointer(to: &times) { t -> Double in
-            let loss = model.forwardFloat(params, workspace, batch: batch, table: table, times: t)
+            let loss = model.forwardFloat(params, workspace, batch: batch, table: table, gradient: true, times: t)
             model.backwardFloat(params, grads, workspace, batch: batch, times: t)
             return loss
         }

@@ -34,13 +34,15 @@ void iclsweep_adam(float *p, float *g, float *m, float *v, long count, const icl
 void iclsweep_adam_lanes(int lanes, float *p, float *g, float *m, float *v, long count,
                          const iclsweep_adam_coefficients *c);
 
-// In place over one row of `count` logits: p = softmax(z); returns the row's
-// maximum in *max_out and the sum of exp(z - max) in *sum_out. Kernels.exp and
-// Kernels.softmaxRow, operation for operation: eight partial sums in lanes,
-// added in lane order, then the tail.
-void iclsweep_softmax_row(const float *z, float *p, long count, float *max_out, float *sum_out);
+// Over one row of `count` logits: p = softmax(z) * scale (each element e / sum
+// rounded, then times scale rounded; scale 1 leaves it as it was); p may be
+// NULL, for the loss alone. Returns the row's maximum in *max_out and the sum
+// of exp(z - max) in *sum_out. Kernels.exp and Kernels.softmaxRow, operation
+// for operation: eight partial sums in lanes, added in lane order, then the tail.
+void iclsweep_softmax_row(const float *z, float *p, long count, float scale, float *max_out, float *sum_out);
 // The same with a given vector width (16 or 8; anything else: one lane at a time), for tests.
-void iclsweep_softmax_row_lanes(int lanes, const float *z, float *p, long count, float *max_out, float *sum_out);
+void iclsweep_softmax_row_lanes(int lanes, const float *z, float *p, long count, float scale, float *max_out,
+                                float *sum_out);
 
 // The unembedding's products (unembed.c gives the order of every sum; AVX-512
 // and the one-lane reference give the same bits). Row-major throughout.

@@ -88,21 +88,34 @@ final class KernelsTests: XCTestCase {
     }
 
     /// The C softmax (scalar, AVX2, AVX-512) and the Swift SIMD softmax agree
-    /// to the bit: probabilities, maximum and sum, over lengths with tails.
+    /// to the bit: probabilities, maximum and sum, over lengths with tails;
+    /// scaled (the loss's gradient) they are the probabilities times the
+    /// scale, rounded; without an output, the same maximum and sum.
     func testCSoftmaxIsBitwiseTheSwiftSoftmax() throws {
         try XCTSkipUnless(Kernels.vectorC, "this CPU has no AVX2: the Swift kernel runs")
         for count in [1, 5, 8, 15, 16, 17, 31, 100, 1600, 12_800] {
             var rng = RNG(seed: UInt64(count))
             var z = (0..<count).map { _ in Float(8 * rng.normal()) }
             if count > 20 { z[3] = -300; z[7] = 120 }  // beyond the exp's clamps
-            var reference = [Float](repeating: 0, count: count)
+            var reference = [Float](repeating: 0, count: count), scaledReference = reference
             let (m, sum) = Kernels.softmaxRow(z, &reference, count: count, useC: false)
+            let scale: Float = 1 / 24
+            _ = Kernels.softmaxRow(z, &scaledReference, count: count, scale: scale, useC: false)
+            XCTAssertEqual(scaledReference.map(\.bitPattern), reference.map { ($0 * scale).bitPattern })
+            let (m0, sum0) = Kernels.softmaxRow(z, nil, count: count, useC: false)
+            XCTAssertEqual([m0.bitPattern, sum0.bitPattern], [m.bitPattern, sum.bitPattern])
             for lanes in [Int32(1), 8] + (iclsweep_fma_lanes() == 16 ? [16] : []) {
+                let label = "count \(count), \(lanes) lanes"
                 var p = [Float](repeating: 0, count: count), mc: Float = 0, sc: Float = 0
-                iclsweep_softmax_row_lanes(lanes, z, &p, count, &mc, &sc)
-                XCTAssertEqual(p.map(\.bitPattern), reference.map(\.bitPattern), "count \(count), \(lanes) lanes")
-                XCTAssertEqual(mc.bitPattern, m.bitPattern, "count \(count), \(lanes) lanes")
-                XCTAssertEqual(sc.bitPattern, sum.bitPattern, "count \(count), \(lanes) lanes")
+                iclsweep_softmax_row_lanes(lanes, z, &p, count, 1, &mc, &sc)
+                XCTAssertEqual(p.map(\.bitPattern), reference.map(\.bitPattern), label)
+                XCTAssertEqual(mc.bitPattern, m.bitPattern, label)
+                XCTAssertEqual(sc.bitPattern, sum.bitPattern, label)
+                iclsweep_softmax_row_lanes(lanes, z, &p, count, scale, &mc, &sc)
+                XCTAssertEqual(p.map(\.bitPattern), scaledReference.map(\.bitPattern), label)
+                mc = 0; sc = 0
+                iclsweep_softmax_row_lanes(lanes, z, nil, count, scale, &mc, &sc)
+                XCTAssertEqual([mc.bitPattern, sc.bitPattern], [m.bitPattern, sum.bitPattern], label)
             }
         }
     }

@@ -45,7 +45,7 @@ final class TransformerGradientTests: XCTestCase {
     func testEveryGradientTensorMatchesCentralDifferences() {
         let (model, params, ws, batch, table) = makeProblem(Double.self)
         let grads = ParameterSet<Double>(params.layout)
-        model.forward(params, ws, batch: batch, table: table)
+        model.forward(params, ws, batch: batch, table: table, gradient: true)
         model.backward(params, grads, ws, batch: batch)
 
         let h = 1e-6
@@ -79,8 +79,8 @@ final class TransformerGradientTests: XCTestCase {
         let (md, pd, wd, batch, table) = makeProblem(Double.self)
         let (mf, pf, wf, _, _) = makeProblem(Float.self)
         let gd = ParameterSet<Double>(pd.layout), gf = ParameterSet<Float>(pf.layout)
-        let ld = md.forward(pd, wd, batch: batch, table: table)
-        let lf = mf.forward(pf, wf, batch: batch, table: table)
+        let ld = md.forward(pd, wd, batch: batch, table: table, gradient: true)
+        let lf = mf.forward(pf, wf, batch: batch, table: table, gradient: true)
         md.backward(pd, gd, wd, batch: batch)
         mf.backward(pf, gf, wf, batch: batch)
         XCTAssertEqual(ld, lf, accuracy: 1e-4 * abs(ld))
