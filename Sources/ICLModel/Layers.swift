@@ -152,10 +152,15 @@ package enum Layers {
 
     /// out (B, T, D) heads concatenated, probs (B, H, T, T) softmax rows
     /// (zero above the diagonal), qkv (B, T, 3D) as [q | k | v].
+    /// In Float, the same operations in the same order run in C (`attention.c`)
+    /// unless `useC` is false.
     static func attentionForward<T: ModelScalar>(
         _ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
-        _ qkv: UnsafePointer<T>, B: Int, T tokens: Int, D: Int, H: Int
+        _ qkv: UnsafePointer<T>, B: Int, T tokens: Int, D: Int, H: Int, useC: Bool = true
     ) {
+        if useC, T.self == Float.self {
+            return iclsweep_attention_forward(Kernels.f(out), Kernels.f(probs), Kernels.f(qkv), B, tokens, D, H)
+        }
         let hd = D / H, scale = 1 / T(hd).squareRoot(), D3 = 3 * D
         for b in 0..<B {
             for h in 0..<H {
@@ -192,8 +197,12 @@ package enum Layers {
     static func attentionBackward<T: ModelScalar>(
         _ dqkv: UnsafeMutablePointer<T>,
         _ dout: UnsafePointer<T>, _ qkv: UnsafePointer<T>, _ probs: UnsafePointer<T>,
-        B: Int, T tokens: Int, D: Int, H: Int
+        B: Int, T tokens: Int, D: Int, H: Int, useC: Bool = true
     ) {
+        if useC, T.self == Float.self {
+            return iclsweep_attention_backward(Kernels.f(dqkv), Kernels.f(dout), Kernels.f(qkv), Kernels.f(probs),
+                                               B, tokens, D, H)
+        }
         let hd = D / H, scale = 1 / T(hd).squareRoot(), D3 = 3 * D
         var dscore = [T](repeating: 0, count: tokens)
         for b in 0..<B {

@@ -62,4 +62,11 @@ void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, co
 void iclsweep_unembed_backward_lanes(int lanes, float *dh, float *dw, float *dbias, const float *dl, const float *h,
                                      const float *w, float *scratch, long B, long D, long C);
 
+// Causal self-attention (attention.c): Layers.attentionForward / attentionBackward
+// in Float, operation for operation. out (B, T, D), probs (B, H, T, T), qkv (B, T, 3D);
+// the backward adds into dqkv (B, T, 3D).
+void iclsweep_attention_forward(float *out, float *probs, const float *qkv, long B, long T, long D, long H);
+void iclsweep_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,
+                                 long B, long T, long D, long H);
+
 #endif

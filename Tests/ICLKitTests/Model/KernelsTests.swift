@@ -194,4 +194,26 @@ final class KernelsTests: XCTestCase {
             for (x, y) in zip(dh1, dh2) { XCTAssertEqual(x, y, accuracy: 1e-5 * Float(C).squareRoot()) }
         }
     }
+
+    /// The C attention computes what the Swift layer computes, to the bit,
+    /// forward and backward, for several head sizes and context lengths.
+    func testCAttentionIsBitwiseTheSwiftAttention() {
+        for (B, T, D, H) in [(3, 5, 64, 8), (2, 17, 48, 4), (1, 1, 8, 1), (4, 9, 36, 3)] {
+            var rng = RNG(seed: UInt64(B * 100 + T))
+            func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(2 * rng.normal()) } }
+            let qkv = random(B * T * 3 * D), dout = random(B * T * D), dqkv0 = random(B * T * 3 * D)
+            var outC = [Float](repeating: .nan, count: B * T * D), outS = outC
+            var probsC = [Float](repeating: .nan, count: B * H * T * T), probsS = probsC
+            Layers.attentionForward(&outC, &probsC, qkv, B: B, T: T, D: D, H: H)
+            Layers.attentionForward(&outS, &probsS, qkv, B: B, T: T, D: D, H: H, useC: false)
+            let shape = "\(B)x\(T)x\(D)x\(H)"
+            XCTAssertEqual(outC.map(\.bitPattern), outS.map(\.bitPattern), shape)
+            XCTAssertEqual(probsC.map(\.bitPattern), probsS.map(\.bitPattern), shape)
+            var dC = dqkv0, dS = dqkv0
+            Layers.attentionBackward(&dC, dout, qkv, probsS, B: B, T: T, D: D, H: H)
+            Layers.attentionBackward(&dS, dout, qkv, probsS, B: B, T: T, D: D, H: H, useC: false)
+            XCTAssertEqual(dC.map(\.bitPattern), dS.map(\.bitPattern), shape)
+            XCTAssertNotEqual(dC, dqkv0)
+        }
+    }
 }
