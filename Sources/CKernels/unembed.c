@@ -15,10 +15,12 @@
 //                  each chain the fma over the block's classes in order, from 0;
 //                  blocks of 320 classes, or, when fewer than 640 remain, half
 //                  of them (rounded up).
-// These are also the orders of OpenBLAS 0.3.21's AVX-512 (Cooperlake,
-// SkylakeX) sgemm at batch 32: training gives the same bits as with OpenBLAS
-// on such a machine (tests compare the kernels with the orders written out,
-// and with OpenBLAS to rounding).
+// These are also the orders of OpenBLAS 0.3.21's sgemm at batch 32 with its
+// Cooperlake kernels, and for the logits and dW with its SkylakeX kernels
+// (whose dh takes blocks of 448); the caller uses each kernel only where it
+// matches, so training gives the same bits as with OpenBLAS alone. (Tests
+// compare the kernels with the orders written out, and with OpenBLAS to
+// rounding.)
 #include "kernels.h"
 #include <immintrin.h>
 
@@ -26,7 +28,7 @@
 #define VECS 2      // 16-float vectors per row: a strip of 32 columns
 #define CHUNK 512   // classes per pass of the backward: their dl and dW stay in L2
 #define AHEAD 64    // prefetch distance in floats: two strips (a strip takes ~1 us, memory ~0.1 us)
-#define CLASS_BLOCK 320   // classes per chain of dh (OpenBLAS's GEMM_Q for these kernels)
+#define CLASS_BLOCK 320   // classes per chain of dh (OpenBLAS's block for Cooperlake, found by matching its bits)
 
 // One chain: acc = fma over k of a[k * ak] b[k * ldb], from 0.
 __attribute__((target("fma")))
@@ -200,15 +202,21 @@ void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, co
     else broadcast1(logits, C, h, D, 1, w, C, bias, B, 0, C, D);
 }
 
-void iclsweep_unembed_backward(float *dh, float *dw, float *dbias, const float *dl, const float *h, const float *w,
-                               float *scratch, long B, long D, long C) {
-    iclsweep_unembed_backward_lanes(iclsweep_fma_lanes(), dh, dw, dbias, dl, h, w, scratch, B, D, C);
+void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C) {
+    iclsweep_unembed_input_grad_lanes(iclsweep_fma_lanes(), dh, dl, w, scratch, B, D, C);
 }
 
-void iclsweep_unembed_backward_lanes(int lanes, float *dh, float *dw, float *dbias, const float *dl, const float *h,
-                                     const float *w, float *scratch, long B, long D, long C) {
-    // dh first: it needs W, which the caller may update right after
+void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, const float *w, float *scratch,
+                                       long B, long D, long C) {
     input_grad(lanes, dh, dl, w, scratch, B, D, C);
+}
+
+void iclsweep_unembed_weight_grad(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C) {
+    iclsweep_unembed_weight_grad_lanes(iclsweep_fma_lanes(), dw, dbias, dl, h, B, D, C);
+}
+
+void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,
+                                        long B, long D, long C) {
     // dW (D, C) += h^T dl, as A[d, b] = h[b * D + d]; in chunks of classes,
     // each read from memory once for both sums.
     for (long c0 = 0; c0 < C; c0 += CHUNK) {

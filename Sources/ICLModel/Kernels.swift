@@ -16,8 +16,20 @@ package enum Kernels {
     /// the Swift ones below) run on this CPU.
     static let vectorC = iclsweep_vector_kernels() != 0
 
-    /// Whether the unembedding's products run in C (AVX-512), not OpenBLAS.
-    static let unembedC = iclsweep_unembed_kernels() != 0
+    /// Which of the unembedding's products run in C (`unembed.c`, AVX-512)
+    /// rather than in OpenBLAS: those whose order of sums is the one the
+    /// OpenBLAS kernels of this process use, so that training gives the same
+    /// bits either way (Cooperlake: all three; SkylakeX: the logits and the
+    /// weight gradient; any other kernels: none).
+    package enum UnembedInC { case none, forwardAndWeights, all }
+    static let unembedC: UnembedInC = {
+        guard iclsweep_unembed_kernels() != 0 else { return .none }
+        switch BLAS.coreName {
+        case "Cooperlake": return .all
+        case "SkylakeX": return .forwardAndWeights
+        default: return .none
+        }
+    }()
 
     /// A pointer to model scalars as the Float it is (callers check `T == Float`).
     @inline(__always)

@@ -4,6 +4,9 @@ import Foundation
 /// OpenBLAS set-up: one thread per process. (The matrix products are
 /// `ModelScalar.gemm`, over `cblas_sgemm` / `cblas_dgemm`.)
 package enum BLAS {
+    /// The kernels OpenBLAS picked for this CPU (or that OPENBLAS_CORETYPE named).
+    package static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "?" }
+
     /// Forces OpenBLAS to one thread in this process.
     ///
     /// `OPENBLAS_NUM_THREADS` must be set before the library spins up its pool,

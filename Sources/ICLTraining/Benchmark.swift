@@ -61,7 +61,7 @@ public enum Benchmark {
     // MARK: - The BLAS in use
 
     /// The kernels OpenBLAS chose for this CPU (or was told to use by `OPENBLAS_CORETYPE`).
-    public static var blasCore: String { openblas_get_corename().map { String(cString: $0) } ?? "?" }
+    public static var blasCore: String { BLAS.coreName }
 
     /// A warning when OpenBLAS runs kernels for an older instruction set than
     /// this CPU has, with what to do; nil when the kernels fit.

@@ -50,17 +50,19 @@ void iclsweep_softmax_row_lanes(int lanes, const float *z, float *p, long count,
 int iclsweep_unembed_kernels(void);
 //   logits (B, C) = h (B, D) @ w (D, C) + bias (C)
 void iclsweep_unembed_forward(float *logits, const float *h, const float *w, const float *bias, long B, long D, long C);
-//   dh (B, D) += dl (B, C) @ w^T;  dw (D, C) += h^T @ dl;  dbias (C) += column sums of dl.
-//   `scratch`: iclsweep_unembed_scratch(B, D) floats.
-void iclsweep_unembed_backward(float *dh, float *dw, float *dbias, const float *dl, const float *h, const float *w,
-                               float *scratch, long B, long D, long C);
+//   dw (D, C) += h^T @ dl;  dbias (C) += column sums of dl (B, C)
+void iclsweep_unembed_weight_grad(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C);
+//   dh (B, D) += dl (B, C) @ w^T, in blocks of classes; `scratch`: iclsweep_unembed_scratch(B, D) floats
+void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C);
 long iclsweep_unembed_scratch(long B, long D);
 // The same with a given width: 16 (AVX-512) or anything else for the one-lane
 // reference (which needs FMA), for tests. The caller must know the CPU has it.
 void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, const float *w, const float *bias,
                                     long B, long D, long C);
-void iclsweep_unembed_backward_lanes(int lanes, float *dh, float *dw, float *dbias, const float *dl, const float *h,
-                                     const float *w, float *scratch, long B, long D, long C);
+void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,
+                                        long B, long D, long C);
+void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, const float *w, float *scratch,
+                                       long B, long D, long C);
 
 // Causal self-attention (attention.c): Layers.attentionForward / attentionBackward
 // in Float, operation for operation. out (B, T, D), probs (B, H, T, T), qkv (B, T, 3D);
