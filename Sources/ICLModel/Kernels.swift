@@ -22,14 +22,16 @@ package enum Kernels {
     /// bits either way (Cooperlake: all three; SkylakeX: the logits and the
     /// weight gradient; any other kernels: none).
     package enum UnembedInC { case none, forwardAndWeights, all }
-    static let unembedC: UnembedInC = {
-        guard iclsweep_unembed_kernels() != 0 else { return .none }
-        switch BLAS.coreName {
+    package static let unembedC = unembedInC(avx512: iclsweep_unembed_kernels() != 0, openBLASKernels: BLAS.coreName)
+
+    static func unembedInC(avx512: Bool, openBLASKernels core: String) -> UnembedInC {
+        guard avx512 else { return .none }
+        switch core {
         case "Cooperlake": return .all
         case "SkylakeX": return .forwardAndWeights
         default: return .none
         }
-    }()
+    }
 
     /// A pointer to model scalars as the Float it is (callers check `T == Float`).
     @inline(__always)

@@ -63,6 +63,16 @@ public enum Benchmark {
     /// The kernels OpenBLAS chose for this CPU (or was told to use by `OPENBLAS_CORETYPE`).
     public static var blasCore: String { BLAS.coreName }
 
+    /// Where the unembedding's products run (`Kernels.unembedC`): in C where
+    /// their order of sums is that of the OpenBLAS kernels in use.
+    public static var unembeddingProducts: String {
+        switch Kernels.unembedC {
+        case .all: return "C (AVX-512, in OpenBLAS's order): logits, weight and input gradients"
+        case .forwardAndWeights: return "C (AVX-512, in OpenBLAS's order): logits and weight gradient; OpenBLAS: input gradient"
+        case .none: return "OpenBLAS"
+        }
+    }
+
     /// A warning when OpenBLAS runs kernels for an older instruction set than
     /// this CPU has, with what to do; nil when the kernels fit.
     public static func blasCoreWarning(core: String = blasCore, fmaLanes: Int = fmaPeak().lanes) -> String? {

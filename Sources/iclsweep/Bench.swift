@@ -33,6 +33,7 @@ struct Bench: ParsableCommand {
                      sgemm, 100 * sgemm / fma.gflops))
         print(String(format: "copy bandwidth (read + write, 1 core):           %.1f GB/s from memory (256 MiB), %.1f GB/s for 16 MiB",
                      memory, cached))
+        print("unembedding products:                            \(Benchmark.unembeddingProducts)")
         if let warning = Benchmark.blasCoreWarning(core: core, fmaLanes: fma.lanes) { print(warning) }
         for k in classes {
             var config = RunConfig(data: .synthetic(SyntheticData(classes: k, exemplars: 20, dim: 512, noise: 0.1, seed: 0)),

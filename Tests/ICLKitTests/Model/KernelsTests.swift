@@ -225,4 +225,15 @@ final class KernelsTests: XCTestCase {
             XCTAssertNotEqual(dC, dqkv0)
         }
     }
+
+    /// The unembedding's products run in C only with the OpenBLAS kernels
+    /// whose order of sums they were matched to, and only with AVX-512.
+    func testUnembeddingKernelsRunOnlyWhereTheyMatchOpenBLAS() {
+        XCTAssertEqual(Kernels.unembedInC(avx512: true, openBLASKernels: "Cooperlake"), .all)
+        XCTAssertEqual(Kernels.unembedInC(avx512: true, openBLASKernels: "SkylakeX"), .forwardAndWeights)
+        for other in ["Haswell", "Zen", "SapphireRapids", "Prescott"] {
+            XCTAssertEqual(Kernels.unembedInC(avx512: true, openBLASKernels: other), .none, other)
+        }
+        XCTAssertEqual(Kernels.unembedInC(avx512: false, openBLASKernels: "Cooperlake"), .none)
+    }
 }

@@ -9,7 +9,7 @@ import XCTest
 final class FaultTests: XCTestCase {
     func testFoundationFileErrorsNameThePathAndTheReason() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("plain-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: file, contents: Data())
+        _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { unlink(file) }
         XCTAssertThrowsError(try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: true)) { error in
             XCTAssertEqual(describe(error), "\(file): File exists")
