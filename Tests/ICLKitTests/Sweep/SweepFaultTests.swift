@@ -168,7 +168,9 @@ final class SweepFaultTests: XCTestCase {
     // MARK: - One sweep per results file
 
     func testASecondSweepIsRefusedAndAClaimLeftBySIGKILLIsTakenOver() throws {
-        let spec = try f.writeSpec("claimed", sequences: 192_000), results = f.path("claimed.h5")
+        // The sweep must outlive about 9 s of waits and refused starts below:
+        // 8 runs of 288,000 sequences take about 25 s on 2 workers (192,000: 17 s).
+        let spec = try f.writeSpec("claimed", sequences: 288_000), results = f.path("claimed.h5")
         // Two at the same instant: exactly one runs.
         let (a, pa) = try Launcher.start(["run", spec], ranks: 3)
         let (b, pb) = try Launcher.start(["run", spec], ranks: 3)
