@@ -12,8 +12,7 @@ struct SweepFixture {
     let dir: URL
 
     init(_ label: String) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try TemporaryFolder.make(label)
     }
 
     func remove() { try? FileManager.default.removeItem(at: dir) }

@@ -13,9 +13,8 @@ final class SlurmTests: XCTestCase {
     var env: [String: String] = [:]
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-\(UUID().uuidString)")
+        dir = try TemporaryFolder.make("slurm")
         clusterDir = dir.appendingPathComponent("cluster")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let start = try shell([script("slurm/testing/cluster"), "start", clusterDir.path])
         if start.status == 77 { throw XCTSkip("Slurm tests skipped: \(start.output.trimmingCharacters(in: .whitespacesAndNewlines))") }
         XCTAssertEqual(start.status, 0, start.output)

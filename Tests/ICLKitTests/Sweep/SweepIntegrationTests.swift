@@ -11,8 +11,7 @@ final class SweepIntegrationTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try TemporaryFolder.make("sweep")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }

@@ -8,8 +8,7 @@ import XCTest
 final class ToyOutputTests: XCTestCase {
     var dir: URL!
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("toy-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try TemporaryFolder.make("toy")
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 

@@ -12,8 +12,7 @@ final class RunStartTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("runstart-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try TemporaryFolder.make("runstart")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }

@@ -14,8 +14,7 @@ final class TraceCheckTests: XCTestCase {
     func check(_ extra: [String]) throws {
         let probe = try Launcher.run(["/usr/bin/env", "python3", "-c", "import numpy, h5py"], raw: true)
         if probe.status != 0 { throw XCTSkip("python3 with numpy and h5py not available: \(probe.output)") }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try TemporaryFolder.make("trace")
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("trace.h5").path
         let train = try Launcher.run(["train", "--classes", "24", "--exemplars", "6", "--dim", "20", "--heads", "4",

@@ -9,8 +9,7 @@ final class TrainerTests: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("trainer-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try TemporaryFolder.make("trainer")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
