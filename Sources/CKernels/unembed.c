@@ -169,25 +169,6 @@ static void transpose16(float *t, long ldt, const float *s, long lds, long rows,
     transpose1(t + i, ldt, s + i * lds, lds, rows - i, cols);
 }
 
-// dh (B, D) += dl (B, C) @ w^T in blocks of classes: dhT (D, B) and dlT
-// (block, B) in `scratch` turn it into the broadcast form, one block at a time.
-static void input_grad(int lanes, float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C) {
-    float *dhT = scratch, *dlT = scratch + D * B;
-    transpose1(dhT, B, dh, D, B, D);
-    for (long k0 = 0; k0 < C; ) {
-        const long kb = block_length(C - k0);
-        if (lanes == 16) {
-            transpose16(dlT, B, dl + k0, C, B, kb);
-            broadcast16(dhT, B, w + k0, C, 1, dlT, B, NULL, D, B, kb);
-        } else {
-            transpose1(dlT, B, dl + k0, C, B, kb);
-            broadcast1(dhT, B, w + k0, C, 1, dlT, B, NULL, D, 0, B, kb);
-        }
-        k0 += kb;
-    }
-    transpose1(dh, D, dhT, B, D, B);
-}
-
 int iclsweep_unembed_kernels(void) { return iclsweep_fma_lanes() == 16; }
 
 long iclsweep_unembed_scratch(long B, long D) { return D * B + CLASS_BLOCK * B; }
@@ -206,9 +187,24 @@ void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, flo
     iclsweep_unembed_input_grad_lanes(iclsweep_fma_lanes(), dh, dl, w, scratch, B, D, C);
 }
 
+// dh (B, D) += dl (B, C) @ w^T in blocks of classes: dhT (D, B) and dlT
+// (block, B) in `scratch` turn it into the broadcast form, one block at a time.
 void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, const float *w, float *scratch,
                                        long B, long D, long C) {
-    input_grad(lanes, dh, dl, w, scratch, B, D, C);
+    float *dhT = scratch, *dlT = scratch + D * B;
+    transpose1(dhT, B, dh, D, B, D);
+    for (long k0 = 0; k0 < C; ) {
+        const long kb = block_length(C - k0);
+        if (lanes == 16) {
+            transpose16(dlT, B, dl + k0, C, B, kb);
+            broadcast16(dhT, B, w + k0, C, 1, dlT, B, NULL, D, B, kb);
+        } else {
+            transpose1(dlT, B, dl + k0, C, B, kb);
+            broadcast1(dhT, B, w + k0, C, 1, dlT, B, NULL, D, 0, B, kb);
+        }
+        k0 += kb;
+    }
+    transpose1(dh, D, dhT, B, D, B);
 }
 
 void iclsweep_unembed_weight_grad(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C) {

@@ -48,10 +48,9 @@ package final class Adam<T: ModelScalar> {
                 for i in r { p[i] *= keep }
             }
             if T.self == Float.self {
-                func f(_ x: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
-                    UnsafeMutableRawPointer(x + r.lowerBound).assumingMemoryBound(to: Float.self)
-                }
-                Kernels.adam(p: f(p), g: f(g), m: f(mp), v: f(vp), count: r.count, AdamCoefficients<Float>(settings, step: step))
+                let o = r.lowerBound
+                Kernels.adam(p: Kernels.f(p + o), g: Kernels.f(g + o), m: Kernels.f(mp + o), v: Kernels.f(vp + o),
+                             count: r.count, AdamCoefficients<Float>(settings, step: step))
             } else {
                 adamScalar(p: p, g: g, m: mp, v: vp, range: r, c)
             }

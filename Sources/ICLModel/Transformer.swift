@@ -103,7 +103,7 @@ public struct StepTimes {
     public var attention = 0.0
     /// The unembedding product, forward.
     public var unembedding = 0.0
-    /// Softmax over the classes and cross-entropy, forward and backward.
+    /// Softmax over the classes, cross-entropy and its gradient (one pass, in forward(gradient: true)).
     public var loss = 0.0
     /// Every matrix product of the backward pass.
     public var backwardProducts = 0.0
