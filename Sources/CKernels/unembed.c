@@ -13,14 +13,15 @@
 //   dbias[c]     = dbias[c] + dl[0, c] + dl[1, c] + ...
 //   dh[b, d]     = dh[b, d] + chain over block 1 + chain over block 2 + ...,
 //                  each chain the fma over the block's classes in order, from 0;
-//                  blocks of 320 classes, or, when fewer than 640 remain, half
-//                  of them (rounded up).
+//                  blocks of Q classes while 2Q or more remain; then, if more
+//                  than Q remain, half of them rounded up to a multiple of 16;
+//                  then the rest (OpenBLAS's level-3 driver splits its inner
+//                  dimension so, with Q its GEMM_Q and 16 its unroll).
 // These are also the orders of OpenBLAS 0.3.21's sgemm at batch 32 with its
-// Cooperlake kernels, and for the logits and dW with its SkylakeX kernels
-// (whose dh takes blocks of 448); the caller uses each kernel only where it
-// matches, so training gives the same bits as with OpenBLAS alone. (Tests
-// compare the kernels with the orders written out, and with OpenBLAS to
-// rounding.)
+// Cooperlake kernels (Q = 320) and its SkylakeX kernels (Q = 448), for the
+// shapes `Kernels.unembedInC` admits; the caller uses the kernels only there,
+// so training gives the same bits as with OpenBLAS alone. (Tests compare the
+// kernels with the orders written out, and with OpenBLAS.)
 #include "kernels.h"
 #include <immintrin.h>
 
@@ -28,7 +29,7 @@
 #define VECS 2      // 16-float vectors per row: a strip of 32 columns
 #define CHUNK 512   // classes per pass of the backward: their dl and dW stay in L2
 #define AHEAD 64    // prefetch distance in floats: two strips (a strip takes ~1 us, memory ~0.1 us)
-#define CLASS_BLOCK 320   // classes per chain of dh (OpenBLAS's block for Cooperlake, found by matching its bits)
+#define MAX_CLASS_BLOCK 448   // the largest block of classes per chain of dh a caller may ask for
 
 // One chain: acc = fma over k of a[k * ak] b[k * ldb], from 0.
 __attribute__((target("fma")))
@@ -121,10 +122,10 @@ static void column_sums16(float *dbias, const float *dl, long B, long C, long c0
         for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
 }
 
-// Classes in dh's next block when `left` remain.
-static long block_length(long left) {
-    if (left >= 2 * CLASS_BLOCK) return CLASS_BLOCK;
-    return left > CLASS_BLOCK ? (left + 1) / 2 : left;
+// Classes in dh's next block when `left` remain, with blocks of `q`.
+static long block_length(long left, long q) {
+    if (left >= 2 * q) return q;
+    return left > q ? (left / 2 + 15) / 16 * 16 : left;
 }
 
 // t (cols, rows) = s (rows, cols) transposed, row strides lds and ldt; one element at a time.
@@ -171,7 +172,7 @@ static void transpose16(float *t, long ldt, const float *s, long lds, long rows,
 
 int iclsweep_unembed_kernels(void) { return iclsweep_fma_lanes() == 16; }
 
-long iclsweep_unembed_scratch(long B, long D) { return D * B + CLASS_BLOCK * B; }
+long iclsweep_unembed_scratch(long B, long D) { return D * B + MAX_CLASS_BLOCK * B; }
 
 void iclsweep_unembed_forward(float *logits, const float *h, const float *w, const float *bias, long B, long D, long C) {
     iclsweep_unembed_forward_lanes(iclsweep_fma_lanes(), logits, h, w, bias, B, D, C);
@@ -183,18 +184,20 @@ void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, co
     else broadcast1(logits, C, h, D, 1, w, C, bias, B, 0, C, D);
 }
 
-void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C) {
-    iclsweep_unembed_input_grad_lanes(iclsweep_fma_lanes(), dh, dl, w, scratch, B, D, C);
+void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C,
+                                 long block) {
+    iclsweep_unembed_input_grad_lanes(iclsweep_fma_lanes(), dh, dl, w, scratch, B, D, C, block);
 }
 
 // dh (B, D) += dl (B, C) @ w^T in blocks of classes: dhT (D, B) and dlT
 // (block, B) in `scratch` turn it into the broadcast form, one block at a time.
 void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, const float *w, float *scratch,
-                                       long B, long D, long C) {
+                                       long B, long D, long C, long block) {
+    if (block < 1 || block > MAX_CLASS_BLOCK) block = MAX_CLASS_BLOCK;
     float *dhT = scratch, *dlT = scratch + D * B;
     transpose1(dhT, B, dh, D, B, D);
     for (long k0 = 0; k0 < C; ) {
-        const long kb = block_length(C - k0);
+        const long kb = block_length(C - k0, block);
         if (lanes == 16) {
             transpose16(dlT, B, dl + k0, C, B, kb);
             broadcast16(dhT, B, w + k0, C, 1, dlT, B, NULL, D, B, kb);

@@ -16,21 +16,35 @@ package enum Kernels {
     /// the Swift ones below) run on this CPU.
     static let vectorC = iclsweep_vector_kernels() != 0
 
-    /// Which of the unembedding's products run in C (`unembed.c`, AVX-512)
-    /// rather than in OpenBLAS: those whose order of sums is the one the
-    /// OpenBLAS kernels of this process use, so that training gives the same
-    /// bits either way (Cooperlake: all three; SkylakeX: the logits and the
-    /// weight gradient; any other kernels: none).
-    package enum UnembedInC { case none, forwardAndWeights, all }
-    package static let unembedC = unembedInC(avx512: iclsweep_unembed_kernels() != 0, openBLASKernels: BLAS.coreName)
+    /// Where the unembedding's products can run in C (`unembed.c`, AVX-512)
+    /// and still give the bits OpenBLAS gives: with the OpenBLAS kernels whose
+    /// order of sums the C kernels follow. OpenBLAS 0.3.21's level-3 driver
+    /// splits an inner dimension longer than its GEMM_Q into blocks; the value
+    /// is that block (Cooperlake 320, SkylakeX 448), nil for any other kernels
+    /// or a CPU without AVX-512.
+    package static let unembedBlock = unembedClassBlock(avx512: iclsweep_unembed_kernels() != 0,
+                                                        openBLASKernels: BLAS.coreName)
 
-    static func unembedInC(avx512: Bool, openBLASKernels core: String) -> UnembedInC {
-        guard avx512 else { return .none }
+    static func unembedClassBlock(avx512: Bool, openBLASKernels core: String) -> Int? {
+        guard avx512 else { return nil }
         switch core {
-        case "Cooperlake": return .all
-        case "SkylakeX": return .forwardAndWeights
-        default: return .none
+        case "Cooperlake": return 320
+        case "SkylakeX": return 448
+        default: return nil
         }
+    }
+
+    /// Whether the unembedding of `batch` rows of `width` over `classes` runs
+    /// in C: only where OpenBLAS would sum in the C kernels' order. OpenBLAS
+    /// sends products of at most 100^3 multiply-adds to small-matrix kernels
+    /// with another order, and splits the logits' sums (over the width) and
+    /// the weight gradient's (over the batch) when they are longer than its
+    /// block; elsewhere it runs OpenBLAS. (Found by comparing bits over
+    /// shapes; `KernelsTests` checks the boundaries and the layer against
+    /// OpenBLAS.)
+    static func unembedInC(batch: Int, width: Int, classes: Int, block: Int? = unembedBlock) -> Bool {
+        guard let block else { return false }
+        return batch * width * classes > 1_000_000 && batch <= block && width <= block
     }
 
     /// A pointer to model scalars as the Float it is (callers check `T == Float`).

@@ -40,15 +40,15 @@ package enum Layers {
     // MARK: - Unembedding: logits = h @ W + bias, W (D, C) with C the classes
 
     /// The linear layer above, for the unembedding's shape (a few rows, many
-    /// classes): in Float, the products whose order of sums matches this
-    /// process's OpenBLAS kernels run in the C kernels (`unembed.c`,
-    /// `Kernels.unembedC`), the rest in OpenBLAS; the bits are the same.
+    /// classes): in Float, in the C kernels (`unembed.c`) where they sum in
+    /// the order of this process's OpenBLAS kernels (`Kernels.unembedInC`),
+    /// else in OpenBLAS; the bits are the same.
     /// out (N, OC), inp (N, C), weight (C, OC), bias (OC)
     static func unembedForward<T: ModelScalar>(
         _ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>,
         _ weight: UnsafePointer<T>, _ bias: UnsafePointer<T>, N: Int, C: Int, OC: Int
     ) {
-        guard T.self == Float.self, Kernels.unembedC != .none else {
+        guard T.self == Float.self, Kernels.unembedInC(batch: N, width: C, classes: OC) else {
             return linearForward(out, inp, weight, bias, N: N, C: C, OC: OC)
         }
         iclsweep_unembed_forward(Kernels.f(out), Kernels.f(inp), Kernels.f(weight), Kernels.f(bias), N, C, OC)
@@ -61,14 +61,12 @@ package enum Layers {
         _ dout: UnsafePointer<T>, _ inp: UnsafePointer<T>, _ weight: UnsafePointer<T>,
         scratch: UnsafeMutablePointer<T>, N: Int, C: Int, OC: Int
     ) {
-        guard T.self == Float.self, Kernels.unembedC != .none else {
+        guard T.self == Float.self, Kernels.unembedInC(batch: N, width: C, classes: OC),
+              let block = Kernels.unembedBlock else {
             return linearBackward(dinp, dweight, dbias, dout, inp, weight, N: N, C: C, OC: OC)
         }
-        if Kernels.unembedC == .all {
-            iclsweep_unembed_input_grad(Kernels.f(dinp), Kernels.f(dout), Kernels.f(weight), Kernels.f(scratch), N, C, OC)
-        } else {
-            gemm(false, true, M: N, N: C, K: OC, A: dout, B: weight, beta: 1, C: dinp)
-        }
+        iclsweep_unembed_input_grad(Kernels.f(dinp), Kernels.f(dout), Kernels.f(weight), Kernels.f(scratch), N, C, OC,
+                                    block)
         iclsweep_unembed_weight_grad(Kernels.f(dweight), Kernels.f(dbias), Kernels.f(dout), Kernels.f(inp), N, C, OC)
     }
 

@@ -63,14 +63,17 @@ public enum Benchmark {
     /// The kernels OpenBLAS chose for this CPU (or was told to use by `OPENBLAS_CORETYPE`).
     public static var blasCore: String { BLAS.coreName }
 
-    /// Where the unembedding's products run (`Kernels.unembedC`): in C where
-    /// their order of sums is that of the OpenBLAS kernels in use.
+    /// Where the unembedding's products run (`Kernels.unembedInC`): in C for
+    /// the shapes where their order of sums is that of the OpenBLAS kernels in
+    /// use, in OpenBLAS elsewhere.
     public static var unembeddingProducts: String {
-        switch Kernels.unembedC {
-        case .all: return "C (AVX-512, in OpenBLAS's order): logits, weight and input gradients"
-        case .forwardAndWeights: return "C (AVX-512, in OpenBLAS's order): logits and weight gradient; OpenBLAS: input gradient"
-        case .none: return "OpenBLAS"
+        guard let block = Kernels.unembedBlock else {
+            return iclsweep_unembed_kernels() != 0
+                ? "OpenBLAS (the C kernels follow only the Cooperlake and SkylakeX kernels' order)"
+                : "OpenBLAS (the C kernels need AVX-512)"
         }
+        return "C (AVX-512, in the order of OpenBLAS's \(blasCore) kernels) where batch x width x classes > 10^6 "
+            + "and batch, width <= \(block); OpenBLAS elsewhere"
     }
 
     /// A warning when OpenBLAS runs kernels for an older instruction set than

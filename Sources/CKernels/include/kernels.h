@@ -52,8 +52,10 @@ int iclsweep_unembed_kernels(void);
 void iclsweep_unembed_forward(float *logits, const float *h, const float *w, const float *bias, long B, long D, long C);
 //   dw (D, C) += h^T @ dl;  dbias (C) += column sums of dl (B, C)
 void iclsweep_unembed_weight_grad(float *dw, float *dbias, const float *dl, const float *h, long B, long D, long C);
-//   dh (B, D) += dl (B, C) @ w^T, in blocks of classes; `scratch`: iclsweep_unembed_scratch(B, D) floats
-void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C);
+//   dh (B, D) += dl (B, C) @ w^T, in blocks of `block` classes (at most 448; see
+//   unembed.c); `scratch`: iclsweep_unembed_scratch(B, D) floats
+void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C,
+                                 long block);
 long iclsweep_unembed_scratch(long B, long D);
 // The same with a given width: 16 (AVX-512) or anything else for the one-lane
 // reference (which needs FMA), for tests. The caller must know the CPU has it.
@@ -62,7 +64,7 @@ void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, co
 void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,
                                         long B, long D, long C);
 void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, const float *w, float *scratch,
-                                       long B, long D, long C);
+                                       long B, long D, long C, long block);
 
 // Causal self-attention (attention.c): Layers.attentionForward / attentionBackward
 // in Float, operation for operation. out (B, T, D), probs (B, H, T, T), qkv (B, T, 3D);
