@@ -34,11 +34,16 @@ static float loop256(long iterations) {
     return lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
 }
 
+static int lane_limit = 16;
+
+void iclsweep_limit_lanes(int lanes) { lane_limit = lanes; }
+
 int iclsweep_fma_lanes(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 16;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 8;
-    return 0;
+    int lanes = 0;
+    if (__builtin_cpu_supports("avx512f")) lanes = 16;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) lanes = 8;
+    return lanes < lane_limit ? lanes : lane_limit;
 }
 
 float iclsweep_fma_loop(long iterations) {

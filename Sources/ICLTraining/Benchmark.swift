@@ -58,6 +58,15 @@ public enum Benchmark {
         return 2 * Double(bytes) / best / 1e9
     }
 
+    // MARK: - The kernels in use
+
+    /// Float lanes of the C kernels: the widest FMA of this CPU, or less after `limitVectorLanes`.
+    public static var vectorLanes: Int { Int(iclsweep_fma_lanes()) }
+
+    /// Runs the C kernels no wider than `lanes` (8: the AVX2 variants on an
+    /// AVX-512 CPU). Only before the first training step of the process.
+    public static func limitVectorLanes(to lanes: Int) { iclsweep_limit_lanes(Int32(lanes)) }
+
     // MARK: - The BLAS in use
 
     /// The kernels OpenBLAS chose for this CPU (or was told to use by `OPENBLAS_CORETYPE`).

@@ -13,28 +13,49 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Seconds of timed training per configuration.") var seconds = 8.0
     @Option(help: "Class counts to measure.") var classes: [Int] = [12_800, 1_600]
+    @Option(help: ArgumentHelp(
+        "Vector width of the C kernels: 16 (AVX-512) or 8 (AVX2). Default: the widest this CPU has.",
+        discussion: "8 on an AVX-512 CPU measures what an AVX2 CPU runs; set OPENBLAS_CORETYPE=Haswell (or Zen) "
+            + "too, so that OpenBLAS does the same."))
+    var simdLanes: Int?
 
     func validate() throws {
         if !(seconds > 0) { throw ValidationError("--seconds must be a positive number (got \(seconds))") }
         if let bad = classes.first(where: { $0 < 3 }) {
             throw ValidationError("--classes must be at least 3 (the query's class and two in context), got \(bad)")
         }
+        if let lanes = simdLanes {
+            guard lanes == 8 || lanes == 16 else {
+                throw ValidationError("--simd-lanes must be 8 (AVX2) or 16 (AVX-512), got \(lanes)")
+            }
+            let widest = Benchmark.vectorLanes
+            guard lanes <= widest else {
+                throw ValidationError("--simd-lanes \(lanes) cannot run here: this CPU's widest FMA has "
+                                      + (widest == 0 ? "no vector lanes (no AVX2)" : "\(widest) lanes"))
+            }
+        }
     }
 
     func run() throws {
         if let note = prepareProcess() { print(note) }
+        if let lanes = simdLanes { Benchmark.limitVectorLanes(to: lanes) }  // before any kernel chooses its variant
         let fma = Benchmark.fmaPeak(), sgemm = Benchmark.sgemmPeak()
         let memory = Benchmark.copyBandwidth(), cached = Benchmark.copyBandwidth(bytes: 16 << 20)
         let core = Benchmark.blasCore
         print("CPU: \(cpuModel); OpenBLAS kernels: \(core)"
               + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""))
-        print(String(format: "FMA peak (register-only loop, %d lanes, 1 core): %.1f GFLOP/s", fma.lanes, fma.gflops))
+        print(String(format: "FMA peak (register-only loop, %d lanes, 1 core): %.1f GFLOP/s", fma.lanes, fma.gflops)
+              + (simdLanes.map { " (--simd-lanes \($0))" } ?? ""))
         print(String(format: "sgemm peak (1024^3, 1 thread):                   %.1f GFLOP/s (%.0f%% of the FMA peak)",
                      sgemm, 100 * sgemm / fma.gflops))
         print(String(format: "copy bandwidth (read + write, 1 core):           %.1f GB/s from memory (256 MiB), %.1f GB/s for 16 MiB",
                      memory, cached))
         print("unembedding products:                            \(Benchmark.unembeddingProducts)")
         if let warning = Benchmark.blasCoreWarning(core: core, fmaLanes: fma.lanes) { print(warning) }
+        if simdLanes == 8, ["Cooperlake", "SkylakeX", "SapphireRapids"].contains(core) {
+            print("note: OpenBLAS still runs its \(core) (AVX-512) kernels; for what an AVX2 CPU runs, "
+                  + "set OPENBLAS_CORETYPE=Haswell (or Zen) as well")
+        }
         for k in classes {
             var config = RunConfig(data: .synthetic(SyntheticData(classes: k, exemplars: 20, dim: 512, noise: 0.1, seed: 0)),
                                    classes: k, exemplars: 20, variant: .bursty, seed: 0,

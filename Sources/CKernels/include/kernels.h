@@ -9,8 +9,13 @@
 #ifndef ICLSWEEP_KERNELS_H
 #define ICLSWEEP_KERNELS_H
 
-// Float lanes of the widest FMA the CPU has: 16 (AVX-512), 8 (AVX2+FMA), 0 (none).
+// Float lanes of the widest FMA the CPU has: 16 (AVX-512), 8 (AVX2+FMA), 0 (none);
+// at most the limit below. Every kernel chooses its variant by this.
 int iclsweep_fma_lanes(void);
+// Limits the lanes the kernels use (16 by default): 8 runs the AVX2 variants on an
+// AVX-512 CPU, to measure what an AVX2 CPU runs (`bench --simd-lanes 8`). Call it
+// before any kernel runs: the Swift side reads the choice once.
+void iclsweep_limit_lanes(int lanes);
 
 // A register-only FMA loop: `iterations` x 12 independent single-precision FMAs of
 // `iclsweep_fma_lanes()` lanes each (2 FLOPs per lane); returns a value that depends

@@ -1,7 +1,7 @@
 import XCTest
 @testable import ICLTraining
 
-/// What `bench` says about the BLAS kernels.
+/// What `bench` says about the kernels, and its options.
 final class BenchmarkTests: XCTestCase {
     func testOldKernelsOnANewerCPUAreWarnedAboutWithTheFix() throws {
         let warning = try XCTUnwrap(Benchmark.blasCoreWarning(core: "Prescott", fmaLanes: 16))
@@ -13,5 +13,35 @@ final class BenchmarkTests: XCTestCase {
             XCTAssertNil(Benchmark.blasCoreWarning(core: fitting, fmaLanes: 16), fitting)
         }
         XCTAssertNil(Benchmark.blasCoreWarning(core: "Prescott", fmaLanes: 0), "an SSE-only CPU has nothing better")
+    }
+
+    /// `--simd-lanes 8` runs the AVX2 variants of the C kernels (the FMA peak
+    /// is taken at 8 lanes, the unembedding goes to OpenBLAS) and says so;
+    /// options out of range are refused in one line that names the option.
+    func testSimdLanesAndBadOptions() throws {
+        let r = try Launcher.run(["bench", "--seconds", "0.2", "--classes", "100", "--simd-lanes", "8"], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.output)
+        if Benchmark.vectorLanes >= 8 {
+            XCTAssert(r.output.contains("FMA peak (register-only loop, 8 lanes, 1 core):"), r.output)
+            XCTAssert(r.output.contains("(--simd-lanes 8)"), r.output)
+            XCTAssert(r.output.contains("unembedding products:                            OpenBLAS"), r.output)
+        }
+        XCTAssert(r.output.contains("100 classes, 20 exemplars"), r.output)
+        XCTAssertNotNil(r.output.range(of: #"throughput +[0-9]+ sequences/s"#, options: .regularExpression), r.output)
+
+        var refusals = [
+            (["--seconds", "0"], "Error: --seconds must be a positive number (got 0.0)"),
+            (["--classes", "2"], "Error: --classes must be at least 3 (the query's class and two in context), got 2"),
+            (["--simd-lanes", "4"], "Error: --simd-lanes must be 8 (AVX2) or 16 (AVX-512), got 4"),
+        ]
+        if Benchmark.vectorLanes < 16 {
+            refusals.append((["--simd-lanes", "16"], "Error: --simd-lanes 16 cannot run here: this CPU's widest FMA has"))
+        }
+        for (args, message) in refusals {
+            let bad = try Launcher.run(["bench"] + args, timeout: 60)
+            XCTAssertNotEqual(bad.status, 0, args.joined(separator: " "))
+            XCTAssert(bad.output.hasPrefix(message), bad.output)
+            XCTAssertFalse(bad.output.contains("throughput"), bad.output)
+        }
     }
 }
