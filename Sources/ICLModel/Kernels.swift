@@ -47,6 +47,16 @@ package enum Kernels {
         return batch * width * classes > 1_000_000 && batch <= block && width <= block
     }
 
+    /// What decides the last bits of a Float training step in this process,
+    /// besides iclsweep's own code: the BLAS and its kernels (on one thread),
+    /// the width of the C kernels, and where the unembedding runs. A run
+    /// resumed in a process with another description goes on with other last
+    /// bits than it would have had uninterrupted.
+    package static var arithmetic: String {
+        "\(BLAS.version) \(BLAS.coreName) kernels; C kernels at \(iclsweep_fma_lanes()) lanes; unembedding "
+            + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS")
+    }
+
     /// A pointer to model scalars as the Float it is (callers check `T == Float`).
     @inline(__always)
     static func f<T>(_ p: UnsafePointer<T>) -> UnsafePointer<Float> { UnsafeRawPointer(p).assumingMemoryBound(to: Float.self) }

@@ -7,6 +7,12 @@ package enum BLAS {
     /// The kernels OpenBLAS picked for this CPU (or that OPENBLAS_CORETYPE named).
     package static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "?" }
 
+    /// "OpenBLAS 0.3.21": the library's name and version, from its build configuration.
+    package static var version: String {
+        let config = openblas_get_config().map { String(cString: $0) } ?? "OpenBLAS ?"
+        return config.split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
     /// Forces OpenBLAS to one thread in this process.
     ///
     /// `OPENBLAS_NUM_THREADS` must be set before the library spins up its pool,

@@ -202,6 +202,8 @@ package final class H5File {
         try attributeWrite(name, bytes: Array(value.utf8))
     }
 
+    package func hasAttribute(_ name: String) -> Bool { H5Aexists(id, name) > 0 }
+
     package func attribute(_ name: String) throws -> String {
         guard H5Aexists(id, name) > 0 else {
             throw HDF5Error(function: "H5Aopen(\(name))", message: "no attribute '\(name)' in \(path)")

@@ -59,8 +59,9 @@ struct RunExecutor {
         let checkpoint = spec.checkpoint(for: run)
         if FileManager.default.fileExists(atPath: checkpoint.path) {
             do {
-                try trainer.loadCheckpoint(from: checkpoint)
+                let note = try trainer.loadCheckpoint(from: checkpoint)
                 log("run \(run.id) \(run.name): resuming from checkpoint at \(Format.count(trainer.sequencesDone)) sequences")
+                if let note { log("warning: run \(run.id) \(run.name): \(note)") }
             } catch {
                 // A damaged checkpoint is dropped; one the machine cannot read right now is not.
                 if case .environment = Fault.classify(describe(error)) { throw error }

@@ -43,6 +43,7 @@ extension Trainer {
             let file = try H5File.create(tmp)
             try file.setAttribute("format", "iclsweep-checkpoint-1")
             try file.setAttribute("config", config.json)
+            try file.setAttribute("arithmetic", Kernels.arithmetic)  // not in the checksum: a note, not state
             sum.add(config.json)
             for t in params.layout.tensors {
                 let shape = t.shape(params.layout.config)
@@ -82,7 +83,11 @@ extension Trainer {
 
     /// Restores the state saved by `saveCheckpoint`. The checkpoint must
     /// belong to this run's config and pass its checksum.
-    public func loadCheckpoint(from url: URL) throws {
+    /// - Returns: a warning when the checkpoint was written with other
+    ///   arithmetic than this process's (`Kernels.arithmetic`), so that the
+    ///   run goes on with other last bits than an uninterrupted run.
+    @discardableResult
+    public func loadCheckpoint(from url: URL) throws -> String? {
         let c = try CheckpointContents.read(url)
         guard c.config == config else {
             throw c.unusable("it belongs to another run (fields differ: \(c.config.differingFields(from: config).joined(separator: ", ")))")
@@ -98,6 +103,9 @@ extension Trainer {
         lossSum = c.lossSum
         rng = RNG(state: c.rng)
         history = c.history
+        guard let before = c.arithmetic, before != Kernels.arithmetic else { return nil }
+        return "checkpoint \(c.path) was written with \(before), and this process has \(Kernels.arithmetic): "
+            + "the run goes on, but its results will differ in the last bits from an uninterrupted run's"
     }
 }
 
@@ -115,6 +123,8 @@ public struct CheckpointContents {
     let lossSum: Double
     let rng: [UInt64]
     public let history: History
+    /// `Kernels.arithmetic` of the process that wrote it (nil: written before it was recorded).
+    public let arithmetic: String?
 
     /// The sequences the checkpointed run had trained.
     public var sequences: Int { step * config.batch }
@@ -154,9 +164,10 @@ public struct CheckpointContents {
             sum.add(history.sequences)
             if history.mechanism != nil { sum.add(history.attention); sum.add(history.induction) }  // absent before the measures
             guard try file.attribute("checksum") == sum.hex else { throw fail("checksum mismatch (corrupt file)") }
+            let arithmetic = file.hasAttribute("arithmetic") ? try file.attribute("arithmetic") : nil
             return CheckpointContents(path: path, config: config, layout: layout, params: sets[0], m: sets[1], v: sets[2],
                                       step: Int(state[0]), lossCount: Int(state[1]), lossSum: lossSum[0], rng: words,
-                                      history: history)
+                                      history: history, arithmetic: arithmetic)
         } catch let error as TrainingError {
             throw error
         } catch {

@@ -111,8 +111,9 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(config: config, table: table)
         let checkpointURL = checkpoint.map { URL(fileURLWithPath: $0) }
         if resume, let url = checkpointURL, FileManager.default.fileExists(atPath: url.path) {
-            try trainer.loadCheckpoint(from: url)
+            let note = try trainer.loadCheckpoint(from: url)
             print("resumed from \(url.path) at \(Format.count(trainer.sequencesDone)) sequences")
+            if let note { print("warning: \(note)") }
         }
         print("train: \(config.variant.rawValue), \(config.classes) classes x \(config.exemplars) exemplars, seed \(config.seed), "
               + "\(Format.count(trainer.parameterCount)) parameters, \(Format.count(config.sequences)) sequences")

@@ -134,12 +134,35 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(outcome, .stopped(atSequences: 77 * 16))
 
         let resumed = try makeTrainer(c)
-        try resumed.loadCheckpoint(from: ckpt)
+        XCTAssertNil(try resumed.loadCheckpoint(from: ckpt), "same process, same arithmetic: no warning")
         XCTAssertEqual(resumed.sequencesDone, 77 * 16)
         XCTAssertEqual(try resumed.run(checkpoint: ckpt), .finished)
         XCTAssertEqual(resumed.params.storage.array, straight.params.storage.array)
         XCTAssertEqual(resumed.adam.m.storage.array, straight.adam.m.storage.array)
         XCTAssertEqual(resumed.history.bitPatterns, straight.history.bitPatterns)
+    }
+
+    /// A checkpoint records the arithmetic of the process that wrote it (the
+    /// BLAS, its kernels, the C kernels' width, where the unembedding runs);
+    /// resuming under other arithmetic works but warns that the last bits
+    /// will differ from an uninterrupted run's, naming both.
+    func testResumingUnderOtherArithmeticWarns() throws {
+        let c = tinyConfig(sequences: 512)
+        let t = try makeTrainer(c)
+        _ = try t.step()
+        let ckpt = dir.appendingPathComponent("c.h5")
+        try t.saveCheckpoint(to: ckpt)
+        XCTAssertEqual(try CheckpointContents.read(ckpt).arithmetic, Kernels.arithmetic)
+        XCTAssert(Kernels.arithmetic.hasPrefix("OpenBLAS 0."), Kernels.arithmetic)
+        XCTAssert(Kernels.arithmetic.contains("\(BLAS.coreName) kernels; C kernels at "), Kernels.arithmetic)
+
+        let elsewhere = "OpenBLAS 0.3.21 Haswell kernels; C kernels at 8 lanes; unembedding in OpenBLAS"
+        try H5File.open(ckpt.path, writable: true).setAttribute("arithmetic", elsewhere)
+        let resumed = try makeTrainer(c)
+        let warning = try XCTUnwrap(try resumed.loadCheckpoint(from: ckpt), "other arithmetic must warn")
+        XCTAssert(warning.contains("was written with \(elsewhere), and this process has \(Kernels.arithmetic)"), warning)
+        XCTAssert(warning.hasSuffix("will differ in the last bits from an uninterrupted run's"), warning)
+        XCTAssertEqual(resumed.params.storage.array, t.params.storage.array, "the state is restored all the same")
     }
 
     func testCorruptOrForeignCheckpointIsRefused() throws {
