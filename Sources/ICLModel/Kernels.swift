@@ -48,12 +48,13 @@ package enum Kernels {
     }
 
     /// What decides the last bits of a Float training step in this process,
-    /// besides iclsweep's own code: the BLAS and its kernels (on one thread),
-    /// the width of the C kernels, and where the unembedding runs. A run
-    /// resumed in a process with another description goes on with other last
-    /// bits than it would have had uninterrupted.
+    /// besides iclsweep's own code: the BLAS and its kernels (on one thread)
+    /// and where the unembedding runs. (The other C kernels give the Swift
+    /// kernels' bits at every width.) A run resumed in a process with another
+    /// description goes on with other last bits than it would have had
+    /// uninterrupted.
     package static var arithmetic: String {
-        "\(BLAS.version) \(BLAS.coreName) kernels; C kernels at \(iclsweep_fma_lanes()) lanes; unembedding "
+        "\(BLAS.version) \(BLAS.coreName) kernels; unembedding "
             + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS")
     }
 
