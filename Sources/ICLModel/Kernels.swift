@@ -2,6 +2,7 @@
 import _Builtin_intrinsics.intel
 #endif
 import CKernels
+import Foundation
 import ICLSupport
 import ICLData
 
@@ -54,9 +55,14 @@ package enum Kernels {
     /// description goes on with other last bits than it would have had
     /// uninterrupted.
     package static var arithmetic: String {
-        "\(BLAS.version) \(BLAS.coreName) kernels; unembedding "
+        if let test = ProcessInfo.processInfo.environment[testArithmeticVariable] { return test }
+        return "\(BLAS.version) \(BLAS.coreName) kernels; unembedding "
             + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS")
     }
+
+    /// Environment variable (tests only): the process describes its arithmetic
+    /// as this, to act as a node of another kind (tests never change OpenBLAS's kernels).
+    package static let testArithmeticVariable = "ICLSWEEP_TEST_ARITHMETIC"
 
     /// A pointer to model scalars as the Float it is (callers check `T == Float`).
     @inline(__always)

@@ -12,6 +12,9 @@ struct StartVerdict: Codable {
     package var create = false
     var todoCount = 0
     var total = 0
+    /// Rank 0's host and arithmetic (`Kernels.arithmetic`), which every node compares with its own.
+    var host = ""
+    var arithmetic = ""
 }
 
 /// Rank 0's start-up decision: the shared verdict, the runs to do (ids,

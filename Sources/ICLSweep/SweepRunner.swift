@@ -63,7 +63,11 @@ public final class SweepRunner {
     public func run() -> Exit {
         // 1. Rank 0 decides; everyone learns the verdict.
         var decision = StartDecision()
-        if isRoot { decision = StartDecision.make(specPath: specPath, options: options, log: say) }
+        if isRoot {
+            decision = StartDecision.make(specPath: specPath, options: options, log: say)
+            decision.verdict.host = host
+            decision.verdict.arithmetic = Kernels.arithmetic
+        }
         claim = decision.claim
         let verdict: StartVerdict, spec: SweepSpec
         do {
@@ -87,7 +91,8 @@ public final class SweepRunner {
         // 2-4. Open, train, close.
         let exit: Exit
         do {
-            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo, graph: decision.graph)
+            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo, graph: decision.graph,
+                             reference: (verdict.host, verdict.arithmetic))
         } catch {
             fail(error)
         }
@@ -97,12 +102,20 @@ public final class SweepRunner {
         return exit
     }
 
-    private func sweep(spec: SweepSpec, create: Bool, todo: [Int], graph: RunGraph?) throws -> Exit {
+    private func sweep(spec: SweepSpec, create: Bool, todo: [Int], graph: RunGraph?,
+                       reference: (host: String, arithmetic: String)) throws -> Exit {
         let file = create ? try ResultsFile.create(spec: spec, comm: comm)
                           : try ResultsFile.open(path: spec.results, writable: true, comm: comm)
         results = file
         let features = try NodeTable.load(spec, world: comm)
         if isRoot { say(features.summary) }
+        // One line per node whose arithmetic is not rank 0's: where a run trains then decides its last bits.
+        if !isRoot, features.node.rank == .coordinator, Kernels.arithmetic != reference.arithmetic {
+            say("warning: \(host) (rank \(comm.rank.value)) trains with \(Kernels.arithmetic), but rank 0 "
+                + "(\(reference.host)) has \(reference.arithmetic): a run's last bits depend on the kind of node it "
+                + "trains on, and a run resumed on the other kind goes on with other last bits; "
+                + "keep a sweep on one kind of node (Slurm: --constraint)")
+        }
         let executor = RunExecutor(spec: spec, tables: features, results: file, rank: comm.rank, host: host, log: say)
         var exit = Exit.complete
         if comm.size == 1 {

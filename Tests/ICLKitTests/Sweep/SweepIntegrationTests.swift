@@ -76,7 +76,8 @@ final class SweepIntegrationTests: XCTestCase {
     }
 
     /// Two nodes simulated on this machine (a test-only split of the node):
-    /// each fills its own shared table, and the results do not change.
+    /// each fills its own shared table, and the results do not change; a node
+    /// whose arithmetic differs from rank 0's is named in a warning.
     func testOneTablePerNodeOnTwoSimulatedNodesAgreesBitwise() throws {
         let one = try writeSpec("solo.yaml", results: "solo.h5", sequences: 9600)
         XCTAssertEqual(try Launcher.run(["run", one]).status, 0)
@@ -88,6 +89,24 @@ final class SweepIntegrationTests: XCTestCase {
                    try fingerprint(dir.appendingPathComponent("nodes.h5").path), "2 simulated nodes")
         let ranks = try H5File.open(dir.appendingPathComponent("nodes.h5").path).read("runs/rank") as [Int32]
         XCTAssert(Set(ranks).isSuperset(of: [1, 2]) && Set(ranks).isSubset(of: [1, 2, 3, 4]), "\(ranks)")
+        XCTAssertFalse(r.output.contains("trains with"), "every node has rank 0's arithmetic: \(r.output)")
+
+        // A node of another kind (a test-only description of its arithmetic; simulated
+        // node 1 is rank 1 alone) says so in one line, and the sweep goes on.
+        let mixed = try writeSpec("mixed.yaml", results: "mixed.h5", sequences: 9600)
+        let bin = try Launcher.binary()
+        let other = "\(Kernels.testArithmeticVariable)=test arithmetic B"
+        let m = try Launcher.run(["/usr/bin/mpirun", "--oversubscribe", "-np", "1", bin, "run", mixed,
+                                  ":", "-np", "1", "/usr/bin/env", other, bin, "run", mixed,
+                                  ":", "-np", "1", bin, "run", mixed],
+                                 raw: true, env: [NodeTable.simulatedNodesVariable: "2"])
+        XCTAssertEqual(m.status, 0, m.output)
+        let warnings = m.output.split(separator: "\n").filter { $0.contains("trains with") }
+        XCTAssertEqual(warnings.count, 1, m.output)
+        XCTAssert(warnings.first?.contains("(rank 1) trains with test arithmetic B, but rank 0 (") == true, m.output)
+        XCTAssert(warnings.first?.hasSuffix("keep a sweep on one kind of node (Slurm: --constraint)") == true, m.output)
+        assertSame(try fingerprint(dir.appendingPathComponent("solo.h5").path),
+                   try fingerprint(dir.appendingPathComponent("mixed.h5").path), "the same arithmetic under another name")
     }
 
     func testChangedSpecIsRefusedAndNothingIsTouched() throws {
