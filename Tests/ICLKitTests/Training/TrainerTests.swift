@@ -147,11 +147,7 @@ final class TrainerTests: XCTestCase {
     /// resuming under other arithmetic works but warns that the last bits
     /// will differ from an uninterrupted run's, naming both.
     func testResumingUnderOtherArithmeticWarns() throws {
-        let c = tinyConfig(sequences: 512)
-        let t = try makeTrainer(c)
-        _ = try t.step()
-        let ckpt = dir.appendingPathComponent("c.h5")
-        try t.saveCheckpoint(to: ckpt)
+        let (c, t, ckpt) = try checkpointAfterOneStep()
         XCTAssertEqual(try CheckpointContents.read(ckpt).arithmetic, Kernels.arithmetic)
         XCTAssert(Kernels.arithmetic.hasPrefix("OpenBLAS 0."), Kernels.arithmetic)
         XCTAssert(Kernels.arithmetic.contains("\(BLAS.coreName) kernels; unembedding in "), Kernels.arithmetic)
@@ -165,12 +161,18 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(resumed.params.storage.array, t.params.storage.array, "the state is restored all the same")
     }
 
-    func testCorruptOrForeignCheckpointIsRefused() throws {
+    /// A tiny run's trainer after one step, and its checkpoint then.
+    func checkpointAfterOneStep() throws -> (RunConfig, Trainer, URL) {
         let c = tinyConfig(sequences: 512)
         let t = try makeTrainer(c)
         _ = try t.step()
         let ckpt = dir.appendingPathComponent("c.h5")
         try t.saveCheckpoint(to: ckpt)
+        return (c, t, ckpt)
+    }
+
+    func testCorruptOrForeignCheckpointIsRefused() throws {
+        let (c, t, ckpt) = try checkpointAfterOneStep()
         func loadError(_ config: RunConfig, _ url: URL) -> String {
             do { try makeTrainer(config).loadCheckpoint(from: url); return "loaded" } catch { return "\(error)" }
         }
