@@ -17,8 +17,8 @@
 //                  than Q remain, half of them rounded up to a multiple of 16;
 //                  then the rest (OpenBLAS's level-3 driver splits its inner
 //                  dimension so, with Q its GEMM_Q and 16 its unroll).
-// These are also the orders of OpenBLAS 0.3.21's sgemm at batch 32 with its
-// Cooperlake kernels (Q = 320) and its SkylakeX kernels (Q = 448), for the
+// These are also the orders of OpenBLAS 0.3.21's sgemm, single-threaded, with
+// its Cooperlake kernels (Q = 320) and its SkylakeX kernels (Q = 448), for the
 // shapes `Kernels.unembedInC` admits; the caller uses the kernels only there,
 // so training gives the same bits as with OpenBLAS alone. (Tests compare the
 // kernels with the orders written out, and with OpenBLAS.)

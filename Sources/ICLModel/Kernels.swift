@@ -54,11 +54,9 @@ package enum Kernels {
     /// kernels' bits at every width.) A run resumed in a process with another
     /// description goes on with other last bits than it would have had
     /// uninterrupted.
-    package static var arithmetic: String {
-        if let test = ProcessInfo.processInfo.environment[testArithmeticVariable] { return test }
-        return "\(BLAS.version) \(BLAS.coreName) kernels; unembedding "
-            + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS")
-    }
+    package static let arithmetic = ProcessInfo.processInfo.environment[testArithmeticVariable]
+        ?? ("\(BLAS.version) \(BLAS.coreName) kernels; unembedding "
+            + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS"))
 
     /// Environment variable (tests only): the process describes its arithmetic
     /// as this, to act as a node of another kind (tests never change OpenBLAS's kernels).

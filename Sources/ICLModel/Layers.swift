@@ -61,8 +61,8 @@ package enum Layers {
         _ dout: UnsafePointer<T>, _ inp: UnsafePointer<T>, _ weight: UnsafePointer<T>,
         scratch: UnsafeMutablePointer<T>, N: Int, C: Int, OC: Int
     ) {
-        guard T.self == Float.self, Kernels.unembedInC(batch: N, width: C, classes: OC),
-              let block = Kernels.unembedBlock else {
+        guard T.self == Float.self, let block = Kernels.unembedBlock,
+              Kernels.unembedInC(batch: N, width: C, classes: OC, block: block) else {
             return linearBackward(dinp, dweight, dbias, dout, inp, weight, N: N, C: C, OC: OC)
         }
         iclsweep_unembed_input_grad(Kernels.f(dinp), Kernels.f(dout), Kernels.f(weight), Kernels.f(scratch), N, C, OC,

@@ -205,7 +205,7 @@ package final class H5File {
     package func hasAttribute(_ name: String) -> Bool { H5Aexists(id, name) > 0 }
 
     package func attribute(_ name: String) throws -> String {
-        guard H5Aexists(id, name) > 0 else {
+        guard hasAttribute(name) else {
             throw HDF5Error(function: "H5Aopen(\(name))", message: "no attribute '\(name)' in \(path)")
         }
         let attr = H5Handle(try H5.check("H5Aopen(\(name))", H5Aopen(id, name, H5.defaultPlist)), close: H5Aclose)
@@ -217,7 +217,7 @@ package final class H5File {
     }
 
     private func attributeWrite(_ name: String, bytes: [UInt8]) throws {
-        if H5Aexists(id, name) > 0 { try H5.check("H5Adelete(\(name))", H5Adelete(id, name)) }
+        if hasAttribute(name) { try H5.check("H5Adelete(\(name))", H5Adelete(id, name)) }
         let type = H5Handle(try H5.check("H5Tcopy", H5Tcopy(shim_H5T_C_S1())), close: H5Tclose)
         try H5.check("H5Tset_size", H5Tset_size(type.id, max(bytes.count, 1)))
         let space = H5Handle(try H5.check("H5Screate", H5Screate(H5S_SCALAR)), close: H5Sclose)
