@@ -113,12 +113,23 @@ public enum Benchmark {
         public var gflops: Double
         public var times: StepTimes
         public var work: StepWork
+        /// One evaluation point: every applicable evaluator on its
+        /// `evalSequences` sequences (forward passes, accuracies, mechanism measures).
+        public var evalSeconds: Double
+        public var evaluators: Int
+    }
+
+    /// Training sequences per second over a whole run that evaluates every
+    /// `evalInterval` sequences, each evaluation taking `evalSeconds`.
+    public static func runRate(trainingRate: Double, evalSeconds: Double, evalInterval: Int) -> Double {
+        Double(evalInterval) / (Double(evalInterval) / trainingRate + evalSeconds)
     }
 
     /// Matrix-product FLOPs of one training step (forward and backward).
     public static func flopsPerStep(_ c: RunConfig) -> Double { c.model.flopsPerStep(batch: c.batch) }
 
-    /// Steady-state training throughput: warm up, then time whole steps.
+    /// Steady-state training throughput: warm up, then time whole steps;
+    /// then one evaluation point, as a run takes it every `evalInterval`.
     public static func training(_ config: RunConfig, seconds: Double) throws -> Result {
         let table = try config.data.table(classes: config.classes, exemplars: config.exemplars)
         let trainer = try Trainer(config: config, table: table)
@@ -134,10 +145,14 @@ public enum Benchmark {
         }
         let perStep = elapsed / Double(steps)
         let flops = flopsPerStep(config)
+        let evalStart = DispatchTime.now().uptimeNanoseconds
+        _ = trainer.evaluate()
+        let evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - evalStart) * 1e-9
         return Result(parameters: trainer.parameterCount, steps: steps, secondsPerStep: perStep,
                       sequencesPerSecond: Double(config.batch) / perStep, flopsPerStep: flops,
                       gflops: flops / perStep / 1e9, times: trainer.times,
-                      work: StepWork(config.model, batch: config.batch, parameters: trainer.parameterCount))
+                      work: StepWork(config.model, batch: config.batch, parameters: trainer.parameterCount),
+                      evalSeconds: evalSeconds, evaluators: config.applicableEvaluators.count)
     }
 }
 

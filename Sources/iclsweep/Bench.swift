@@ -18,12 +18,17 @@ struct Bench: ParsableCommand {
         discussion: "8 on an AVX-512 CPU measures what an AVX2 CPU runs; set OPENBLAS_CORETYPE=Haswell (or Zen) "
             + "too, so that OpenBLAS does the same."))
     var simdLanes: Int?
+    @Option(help: "Sequences per evaluator in the timed evaluation (the paper: 5,000).") var evalSequences = 5_000
+    @Option(help: "Training sequences between evaluations, for the rate over a run (the paper: 100,000).")
+    var evalInterval = 100_000
 
     func validate() throws {
         if !(seconds > 0) { throw ValidationError("--seconds must be a positive number (got \(seconds))") }
         if let bad = classes.first(where: { $0 < 3 }) {
             throw ValidationError("--classes must be at least 3 (the query's class and two in context), got \(bad)")
         }
+        if evalSequences < 1 { throw ValidationError("--eval-sequences must be a positive number (got \(evalSequences))") }
+        if evalInterval < 1 { throw ValidationError("--eval-interval must be a positive number (got \(evalInterval))") }
         if let lanes = simdLanes {
             guard lanes == 8 || lanes == 16 else {
                 throw ValidationError("--simd-lanes must be 8 (AVX2) or 16 (AVX-512), got \(lanes)")
@@ -60,7 +65,7 @@ struct Bench: ParsableCommand {
             var config = RunConfig(data: .synthetic(SyntheticData(classes: k, exemplars: 20, dim: 512, noise: 0.1, seed: 0)),
                                    classes: k, exemplars: 20, variant: .bursty, seed: 0,
                                    sequences: 32 * 1_000_000, evalInterval: 32 * 1_000_000)
-            config.evalSequences = 32
+            config.evalSequences = evalSequences
             let r = try Benchmark.training(config, seconds: seconds)
             print("\n\(Format.count(k)) classes, 20 exemplars, 512-dim inputs, batch 32 (\(Format.count(r.parameters)) parameters):")
             print(String(format: "  throughput  %8.0f sequences/s  (%d steps, %.2f ms/step)", r.sequencesPerSecond, r.steps,
@@ -93,6 +98,13 @@ struct Bench: ParsableCommand {
             row("backward prods", t.backwardProducts, flops: w.backwardFlops)
             row("norms, copies", t.norms)
             row("adam", t.adam, bytes: w.adamBytes)
+            let evaluated = r.evaluators * evalSequences
+            let overRun = Benchmark.runRate(trainingRate: r.sequencesPerSecond, evalSeconds: r.evalSeconds,
+                                            evalInterval: evalInterval)
+            print(String(format: "  evaluation  %8.3f s per evaluation (%d evaluators x %@ sequences, %.0f sequences/s forward)",
+                         r.evalSeconds, r.evaluators, Format.count(evalSequences), Double(evaluated) / r.evalSeconds))
+            print(String(format: "  over a run  %8.0f sequences/s trained, evaluating every %@ sequences (%.0f%% of the time)",
+                         overRun, Format.count(evalInterval), 100 * (1 - overRun / r.sequencesPerSecond)))
         }
         print(String(format: "\npeak memory (RSS): %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
     }

@@ -17,10 +17,24 @@ final class BenchmarkTests: XCTestCase {
 
     /// `--simd-lanes 8` runs the AVX2 variants of the C kernels (the FMA peak
     /// is taken at 8 lanes, the unembedding goes to OpenBLAS) and says so;
+    /// one evaluation point is timed and counted in the rate over a run;
     /// options out of range are refused in one line that names the option.
-    func testSimdLanesAndBadOptions() throws {
-        let r = try Launcher.run(["bench", "--seconds", "0.2", "--classes", "100", "--simd-lanes", "8"], timeout: 120)
+    func testSimdLanesEvaluationAndBadOptions() throws {
+        let r = try Launcher.run(["bench", "--seconds", "0.2", "--classes", "100", "--simd-lanes", "8",
+                                  "--eval-sequences", "256", "--eval-interval", "3200"], timeout: 120)
         XCTAssertEqual(r.status, 0, r.output)
+        func number(_ pattern: String) -> Double? {
+            guard let range = r.output.range(of: pattern, options: .regularExpression) else { return nil }
+            return Double(r.output[range].split(separator: " ").first { Double($0) != nil } ?? "")
+        }
+        let training = try XCTUnwrap(number(#"throughput +[0-9]+ sequences/s"#), r.output)
+        let evaluation = try XCTUnwrap(number(#"evaluation +[0-9.]+ s per evaluation \(6 evaluators x 256 sequences, "#),
+                                       r.output)
+        let overRun = try XCTUnwrap(number(#"over a run +[0-9]+ sequences/s trained, evaluating every 3,200 sequences"#),
+                                    r.output)
+        XCTAssertGreaterThan(evaluation, 0)
+        XCTAssertGreaterThan(overRun, 0)
+        XCTAssertLessThan(overRun, training, "evaluation takes time out of a run")
         if Benchmark.vectorLanes >= 8 {
             XCTAssert(r.output.contains("FMA peak (register-only loop, 8 lanes, 1 core):"), r.output)
             XCTAssert(r.output.contains("(--simd-lanes 8)"), r.output)
@@ -33,6 +47,8 @@ final class BenchmarkTests: XCTestCase {
             (["--seconds", "0"], "Error: --seconds must be a positive number (got 0.0)"),
             (["--classes", "2"], "Error: --classes must be at least 3 (the query's class and two in context), got 2"),
             (["--simd-lanes", "4"], "Error: --simd-lanes must be 8 (AVX2) or 16 (AVX-512), got 4"),
+            (["--eval-sequences", "0"], "Error: --eval-sequences must be a positive number (got 0)"),
+            (["--eval-interval=-5"], "Error: --eval-interval must be a positive number (got -5)"),
         ]
         if Benchmark.vectorLanes < 16 {
             refusals.append((["--simd-lanes", "16"], "Error: --simd-lanes 16 cannot run here: this CPU's widest FMA has"))
@@ -43,5 +59,12 @@ final class BenchmarkTests: XCTestCase {
             XCTAssert(bad.output.hasPrefix(message), bad.output)
             XCTAssertFalse(bad.output.contains("throughput"), bad.output)
         }
+    }
+
+    /// The rate over a run: an interval of training at the training rate, then one evaluation.
+    func testRunRateCountsOneEvaluationPerInterval() {
+        XCTAssertEqual(Benchmark.runRate(trainingRate: 10_000, evalSeconds: 1, evalInterval: 100_000),
+                       100_000 / 11, accuracy: 1e-9)
+        XCTAssertEqual(Benchmark.runRate(trainingRate: 10_000, evalSeconds: 0, evalInterval: 100_000), 10_000)
     }
 }
