@@ -49,14 +49,21 @@ package enum Kernels {
     }
 
     /// What decides the last bits of a Float training step in this process,
-    /// besides iclsweep's own code: the BLAS and its kernels (on one thread)
-    /// and where the unembedding runs. (The other C kernels give the Swift
-    /// kernels' bits at every width.) A run resumed in a process with another
-    /// description goes on with other last bits than it would have had
-    /// uninterrupted.
+    /// besides iclsweep's own code: the BLAS and its kernels (on one thread),
+    /// where the unembedding runs, and the C library whose libm gives exp,
+    /// log, sin and cos. (The other C kernels give the Swift kernels' bits at
+    /// every width.) A run resumed in a process with another description
+    /// goes on with other last bits than it would have had uninterrupted.
     package static let arithmetic = ProcessInfo.processInfo.environment[testArithmeticVariable]
         ?? ("\(BLAS.version) \(BLAS.coreName) kernels; unembedding "
-            + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS"))
+            + (unembedBlock.map { "in C in blocks of \($0)" } ?? "in OpenBLAS") + "; \(cLibrary) libm")
+
+    /// Whether a run recorded under `recorded` arithmetic continues with the
+    /// same bits here. Descriptions written before the C library was part of
+    /// them (none ends in "libm") are compared on what they name.
+    package static func sameArithmetic(recorded: String, current: String = arithmetic) -> Bool {
+        recorded == current || (!recorded.hasSuffix(" libm") && current.hasPrefix(recorded + "; "))
+    }
 
     /// Environment variable (tests only): the process describes its arithmetic
     /// as this, to act as a node of another kind (tests never change OpenBLAS's kernels).

@@ -16,3 +16,13 @@ public var hostName: String {
     guard gethostname(&buffer, buffer.count - 1) == 0 else { return "?" }
     return String(cString: buffer)
 }
+
+/// The C library and its version, e.g. "glibc 2.36". Its libm computes the
+/// exp, log, sin and cos of a run (attention's weights, the loss, the
+/// position table, the initialisation and synthetic data), so it is part of
+/// what decides a run's last bits.
+public let cLibrary: String = {
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 else { return "unknown C library" }
+    return String(cString: buffer)
+}()

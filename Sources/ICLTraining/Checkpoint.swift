@@ -103,7 +103,7 @@ extension Trainer {
         lossSum = c.lossSum
         rng = RNG(state: c.rng)
         history = c.history
-        guard let before = c.arithmetic, before != Kernels.arithmetic else { return nil }
+        guard let before = c.arithmetic, !Kernels.sameArithmetic(recorded: before) else { return nil }
         return "checkpoint \(c.path) was written with \(before), and this process has \(Kernels.arithmetic): "
             + "the run goes on, but its results will differ in the last bits from an uninterrupted run's"
     }

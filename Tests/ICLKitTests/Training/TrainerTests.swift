@@ -143,7 +143,7 @@ final class TrainerTests: XCTestCase {
     }
 
     /// A checkpoint records the arithmetic of the process that wrote it (the
-    /// BLAS, its kernels, where the unembedding runs);
+    /// BLAS, its kernels, where the unembedding runs, the C library's libm);
     /// resuming under other arithmetic works but warns that the last bits
     /// will differ from an uninterrupted run's, naming both.
     func testResumingUnderOtherArithmeticWarns() throws {
@@ -151,6 +151,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try CheckpointContents.read(ckpt).arithmetic, Kernels.arithmetic)
         XCTAssert(Kernels.arithmetic.hasPrefix("OpenBLAS 0."), Kernels.arithmetic)
         XCTAssert(Kernels.arithmetic.contains("\(BLAS.coreName) kernels; unembedding in "), Kernels.arithmetic)
+        XCTAssertNotNil(cLibrary.range(of: #"^glibc [0-9]+\.[0-9]+$"#, options: .regularExpression), cLibrary)
+        XCTAssert(Kernels.arithmetic.hasSuffix("; \(cLibrary) libm"), Kernels.arithmetic)
 
         let elsewhere = "OpenBLAS 0.3.21 Haswell kernels; unembedding in OpenBLAS"
         try H5File.open(ckpt.path, writable: true).setAttribute("arithmetic", elsewhere)
@@ -159,6 +161,14 @@ final class TrainerTests: XCTestCase {
         XCTAssert(warning.contains("was written with \(elsewhere), and this process has \(Kernels.arithmetic)"), warning)
         XCTAssert(warning.hasSuffix("will differ in the last bits from an uninterrupted run's"), warning)
         XCTAssertEqual(resumed.params.storage.array, t.params.storage.array, "the state is restored all the same")
+
+        // Checkpoints of builds that did not record the C library: compared on what they name.
+        let withoutLibm = String(Kernels.arithmetic.dropLast("; \(cLibrary) libm".count))
+        try H5File.open(ckpt.path, writable: true).setAttribute("arithmetic", withoutLibm)
+        XCTAssertNil(try makeTrainer(c).loadCheckpoint(from: ckpt), withoutLibm)
+        XCTAssertFalse(Kernels.sameArithmetic(recorded: elsewhere), "an old description that names other kernels")
+        XCTAssertFalse(Kernels.sameArithmetic(recorded: withoutLibm + "; glibc 2.31 libm",
+                                              current: withoutLibm + "; glibc 2.36 libm"), "another C library")
     }
 
     /// A tiny run's trainer after one step, and its checkpoint then.
