@@ -25,4 +25,6 @@ static inline unsigned shim_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
 static inline unsigned shim_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
 static inline unsigned shim_H5F_ACC_EXCL(void) { return H5F_ACC_EXCL; }
 static inline hsize_t shim_H5S_UNLIMITED(void) { return H5S_UNLIMITED; }
+// The size of a variable-length string type is a cast macro.
+static inline size_t shim_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 #endif

@@ -54,6 +54,29 @@ package enum H5 {
         try check("H5Tset_strpad", H5Tset_strpad(type.id, H5T_STR_NULLPAD))
         return type
     }
+
+    /// The `count` strings of an attribute or dataset whose stored type is
+    /// `type`: fixed-length, as iclsweep writes them, or variable-length, as
+    /// h5py writes them by default. `read(memoryType, buffer)` is the H5Aread
+    /// or H5Dread call named `what`.
+    static func readStrings(type: hid_t, count: Int, what: String,
+                            _ read: (hid_t, UnsafeMutableRawPointer) -> herr_t) throws -> [String] {
+        if try check("H5Tis_variable_str", H5Tis_variable_str(type)) > 0 {
+            let memory = H5Handle(try check("H5Tcopy", H5Tcopy(shim_H5T_C_S1())), close: H5Tclose)
+            try check("H5Tset_size", H5Tset_size(memory.id, shim_H5T_VARIABLE()))
+            try check("H5Tset_cset", H5Tset_cset(memory.id, H5Tget_cset(type)))
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: max(count, 1))
+            try check(what, pointers.withUnsafeMutableBytes { read(memory.id, $0.baseAddress!) })
+            defer { for p in pointers where p != nil { H5free_memory(p) } }  // HDF5 allocated them
+            return pointers.prefix(count).map { $0.map { String(cString: $0) } ?? "" }
+        }
+        let length = H5Tget_size(type)
+        var bytes = [UInt8](repeating: 0, count: max(length * count, 1))
+        try check(what, bytes.withUnsafeMutableBytes { read(type, $0.baseAddress!) })
+        return (0..<count).map { i in
+            String(decoding: bytes[i * length ..< (i + 1) * length].prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
 }
 
 /// Element types that map to an HDF5 native type.
@@ -210,10 +233,10 @@ package final class H5File {
         }
         let attr = H5Handle(try H5.check("H5Aopen(\(name))", H5Aopen(id, name, H5.defaultPlist)), close: H5Aclose)
         let type = H5Handle(try H5.check("H5Aget_type", H5Aget_type(attr.id)), close: H5Tclose)
-        let size = H5Tget_size(type.id)
-        var bytes = [UInt8](repeating: 0, count: max(size, 1))
-        try H5.check("H5Aread(\(name))", H5Aread(attr.id, type.id, &bytes))
-        return String(decoding: bytes.prefix(size).prefix { $0 != 0 }, as: UTF8.self)
+        guard H5Tget_class(type.id) == H5T_STRING else {
+            throw HDF5Error(function: "H5Aread(\(name))", message: "attribute '\(name)' in \(path) is not a string")
+        }
+        return try H5.readStrings(type: type.id, count: 1, what: "H5Aread(\(name))") { H5Aread(attr.id, $0, $1) }[0]
     }
 
     private func attributeWrite(_ name: String, bytes: [UInt8]) throws {
@@ -323,14 +346,11 @@ package final class H5Dataset {
         }
     }
 
-    /// Reads every string of a 1-D fixed-length string dataset.
+    /// Reads every string of a 1-D string dataset (fixed- or variable-length).
     package func readStrings() throws -> [String] {
         let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
-        let length = H5Tget_size(type.id), count = try shape.reduce(1, *)
-        var bytes = [UInt8](repeating: 0, count: length * count)
-        try H5.check("H5Dread(\(name))", H5Dread(id, type.id, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, &bytes))
-        return (0..<count).map { i in
-            String(decoding: bytes[i * length ..< (i + 1) * length].prefix { $0 != 0 }, as: UTF8.self)
+        return try H5.readStrings(type: type.id, count: try shape.reduce(1, *), what: "H5Dread(\(name))") {
+            H5Dread(id, $0, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, $1)
         }
     }
 
