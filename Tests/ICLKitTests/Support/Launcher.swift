@@ -107,6 +107,14 @@ enum Launcher {
     }
 
     /// Child processes of `pid` (the ranks mpirun started).
+    /// The MPI rank of a process mpirun started (OpenMPI's OMPI_COMM_WORLD_RANK in its environment).
+    static func mpiRank(of pid: Int32) -> Int? {
+        guard let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { return nil }
+        let prefix = "OMPI_COMM_WORLD_RANK="
+        return environment.split(separator: 0).lazy.map { String(decoding: $0, as: UTF8.self) }
+            .first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
+    }
+
     static func children(of pid: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { child in

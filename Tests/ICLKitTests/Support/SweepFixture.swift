@@ -83,8 +83,10 @@ struct SweepFixture {
     }
 
     /// Starts `run SPEC` on 3 ranks and SIGKILLs a worker once one run is
-    /// done and another is `partway` sequences in with a checkpoint on disk;
-    /// returns when mpirun has exited (non-zero, as it reports the kill).
+    /// done and the worker's run is `partway` sequences in (and at most half
+    /// done) with a checkpoint on disk; returns when mpirun has exited
+    /// (non-zero, as it reports the kill). Killing the worker of that run,
+    /// with half of it left, leaves it to resume from its checkpoint.
     static func runAndKillAWorker(_ spec: String, results: String, partway: Int = 8000,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
         let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
@@ -95,9 +97,12 @@ struct SweepFixture {
             usleep(100_000)
             guard let t = try? ResultsFile.openForReading(results).table() else { continue }
             let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: results + ".checkpoints")) ?? []
-            if t.statuses.contains(.done), t.statuses.indices.contains(where: { t.statuses[$0] == .running && t.sequencesDone[$0] >= partway }),
+            if t.statuses.contains(.done),
+               let run = t.statuses.indices.first(where: {
+                   t.statuses[$0] == .running && t.sequencesDone[$0] >= partway && 2 * t.sequencesDone[$0] <= t.sequencesTotal[$0]
+               }),
                checkpoints.count > t.statuses.filter({ $0 == .done }).count {
-                victim = Launcher.children(of: job.processIdentifier).last
+                victim = Launcher.children(of: job.processIdentifier).first { Launcher.mpiRank(of: $0) == t.ranks[run] }
             }
         }
         if victim == nil { job.terminate() }
