@@ -116,7 +116,6 @@ public enum Benchmark {
         /// One evaluation point: every applicable evaluator on its
         /// `evalSequences` sequences (forward passes, accuracies, mechanism measures).
         public var evalSeconds: Double
-        public var evaluators: Int
     }
 
     /// Training sequences per second over a whole run that evaluates every
@@ -152,7 +151,7 @@ public enum Benchmark {
                       sequencesPerSecond: Double(config.batch) / perStep, flopsPerStep: flops,
                       gflops: flops / perStep / 1e9, times: trainer.times,
                       work: StepWork(config.model, batch: config.batch, parameters: trainer.parameterCount),
-                      evalSeconds: evalSeconds, evaluators: config.applicableEvaluators.count)
+                      evalSeconds: evalSeconds)
     }
 }
 

@@ -98,11 +98,12 @@ struct Bench: ParsableCommand {
             row("backward prods", t.backwardProducts, flops: w.backwardFlops)
             row("norms, copies", t.norms)
             row("adam", t.adam, bytes: w.adamBytes)
-            let evaluated = r.evaluators * evalSequences
+            let evaluators = config.applicableEvaluators.count
             let overRun = Benchmark.runRate(trainingRate: r.sequencesPerSecond, evalSeconds: r.evalSeconds,
                                             evalInterval: evalInterval)
             print(String(format: "  evaluation  %8.3f s per evaluation (%d evaluators x %@ sequences, %.0f sequences/s forward)",
-                         r.evalSeconds, r.evaluators, Format.count(evalSequences), Double(evaluated) / r.evalSeconds))
+                         r.evalSeconds, evaluators, Format.count(evalSequences),
+                         Double(evaluators * evalSequences) / r.evalSeconds))
             print(String(format: "  over a run  %8.0f sequences/s trained, evaluating every %@ sequences (%.0f%% of the time)",
                          overRun, Format.count(evalInterval), 100 * (1 - overRun / r.sequencesPerSecond)))
         }
