@@ -12,13 +12,41 @@ public struct HDF5Error: Error, CustomStringConvertible {
 
 /// The one error path for HDF5: every call's result goes through here.
 package enum H5 {
-    /// Silences HDF5's automatic stack printing; errors are thrown instead.
-    static let silenced: Void = { _ = H5Eset_auto2(shim_H5E_DEFAULT(), nil, nil) }()
+    /// Silences HDF5's automatic stack printing (errors are thrown instead),
+    /// and keeps HDF5 from closing files at process exit: after an error a
+    /// file may still be open, and closing it after `MPI_Finalize` crashes
+    /// (files are closed explicitly on every path that keeps them).
+    static let silenced: Void = {
+        _ = H5dont_atexit()
+        _ = H5Eset_auto2(shim_H5E_DEFAULT(), nil, nil)
+    }()
 
+    /// Runs one HDF5 call and throws its error stack when it fails. The
+    /// system's reason (errno, e.g. ENOSPC) is added where the stack lacks it:
+    /// the MPI-IO driver reports only `MPI_ERR_IO`.
     @discardableResult
-    static func check<T: BinaryInteger>(_ function: String, _ result: T) throws -> T {
-        if result < 0 { throw HDF5Error(function: function, message: stackMessage()) }
+    static func check<T: BinaryInteger>(_ function: String, _ call: @autoclosure () -> T) throws -> T {
+        errno = 0
+        let result = call()
+        let reason = errno
+        if result < 0 {
+            var message = stackMessage()
+            if environmentalErrnos.contains(reason), case let text = String(cString: strerror(reason)), !message.contains(text) {
+                message += "; the system said: \(text)"
+            }
+            throw HDF5Error(function: function, message: message)
+        }
         return result
+    }
+
+    /// The errno values that name a fault of the machine, worth adding to a message.
+    static let environmentalErrnos: Set<Int32> = [ENOSPC, EDQUOT, EIO, EROFS, EACCES, ESTALE, ENOTCONN]
+
+    /// Counts one I/O call (`IOCalls`), failing it as HDF5 would when it is the planned one.
+    static func enter(_ function: @autoclosure () -> String, _ file: StaticString, _ line: UInt) throws {
+        do { try IOCalls.enter(function(), file, line) } catch let f as IOCalls.Failure {
+            throw HDF5Error(function: function(), message: f.description)
+        }
     }
 
     /// Reads the innermost messages of the current error stack, then clears it.
@@ -93,7 +121,12 @@ package final class H5Handle {
     let id: hid_t
     private let closer: (hid_t) -> herr_t
     private var isOpen = true
-    package init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) { self.id = id; self.closer = close }
+    /// False for a parallel file: closing it is collective, and a release on
+    /// one rank's error path would wait for ranks that never come.
+    private let closesOnRelease: Bool
+    package init(_ id: hid_t, close: @escaping (hid_t) -> herr_t, onRelease: Bool = true) {
+        self.id = id; self.closer = close; self.closesOnRelease = onRelease
+    }
 
     /// Closes now, reporting failure; `deinit` closes whatever is still open.
     package func close(_ what: String) throws {
@@ -102,7 +135,7 @@ package final class H5Handle {
         try H5.check(what, closer(id))
     }
 
-    deinit { if isOpen { _ = closer(id) } }
+    deinit { if isOpen && closesOnRelease { _ = closer(id) } }
 }
 
 /// An HDF5 file, serial or (with an MPI communicator) parallel.
@@ -111,23 +144,28 @@ package final class H5File {
     private let handle: H5Handle
     var id: hid_t { handle.id }
 
-    private init(path: String, id: hid_t) {
+    /// A file open on more than one rank is closed only by `close()`, which
+    /// every rank calls at the same point; an error path leaves it to the job's end.
+    private init(path: String, id: hid_t, comm: MPIComm?) {
         self.path = path
-        self.handle = H5Handle(id, close: H5Fclose)
+        self.handle = H5Handle(id, close: H5Fclose, onRelease: comm == nil)
     }
 
     /// Creates (truncating) a file. With `comm`, the call is collective.
-    package static func create(_ path: String, comm: MPIComm? = nil) throws -> H5File {
+    package static func create(_ path: String, comm: MPIComm? = nil, file: StaticString = #fileID, line: UInt = #line) throws -> H5File {
         _ = H5.silenced
+        try H5.enter("H5Fcreate(\(path))", file, line)
         let fapl = try accessList(comm: comm)
         let id = try H5.check("H5Fcreate(\(path))",
                               H5Fcreate(path, shim_H5F_ACC_TRUNC(), H5.defaultPlist, fapl.id))
-        return H5File(path: path, id: id)
+        return H5File(path: path, id: id, comm: comm)
     }
 
     /// Opens an existing file. With `comm`, the call is collective.
-    package static func open(_ path: String, writable: Bool = false, comm: MPIComm? = nil) throws -> H5File {
+    package static func open(_ path: String, writable: Bool = false, comm: MPIComm? = nil,
+                             file: StaticString = #fileID, line: UInt = #line) throws -> H5File {
         _ = H5.silenced
+        try H5.enter("H5Fopen(\(path))", file, line)
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw HDF5Error(function: "H5Fopen(\(path))", message: "no such file")
@@ -136,7 +174,7 @@ package final class H5File {
         let fapl = try accessList(comm: comm)
         let flags = writable ? shim_H5F_ACC_RDWR() : shim_H5F_ACC_RDONLY()
         let id = try H5.check("H5Fopen(\(path))", H5Fopen(path, flags, fapl.id))
-        return H5File(path: path, id: id)
+        return H5File(path: path, id: id, comm: comm)
     }
 
     private static func accessList(comm: MPIComm?) throws -> H5Handle {
@@ -147,14 +185,16 @@ package final class H5File {
         return fapl
     }
 
-    package func flush() throws {
+    package func flush(file: StaticString = #fileID, line: UInt = #line) throws {
+        try H5.enter("H5Fflush(\(path))", file, line)
         try H5.check("H5Fflush(\(path))", H5Fflush(id, H5F_SCOPE_GLOBAL))
     }
 
     /// Closes the file now (collective for a parallel file). Every dataset
     /// of it must be closed first: parallel HDF5 only closes a file that has
     /// no open objects, and otherwise leaves the other ranks waiting.
-    package func close() throws {
+    package func close(file: StaticString = #fileID, line: UInt = #line) throws {
+        try H5.enter("H5Fclose(\(path))", file, line)
         try handle.close("H5Fclose(\(path))")
     }
 
@@ -174,21 +214,25 @@ package final class H5File {
     /// Creates a contiguous dataset (intermediate groups included), allocated
     /// at creation so raw writes never change metadata later.
     @discardableResult
-    package func createDataset<T: H5Element>(_ name: String, of: T.Type, shape: [Int], fill: T? = nil) throws -> H5Dataset {
+    package func createDataset<T: H5Element>(_ name: String, of: T.Type, shape: [Int], fill: T? = nil,
+                                             file: StaticString = #fileID, line: UInt = #line) throws -> H5Dataset {
         try createDataset(name, type: T.h5Type, shape: shape, fill: fill.map { value in { dcpl in
             var v = value
             try H5.check("H5Pset_fill_value", H5Pset_fill_value(dcpl, T.h5Type, &v))
-        } })
+        } }, file: file, line: line)
     }
 
     /// Creates a dataset of fixed-length, NUL-padded strings of `length` bytes.
     @discardableResult
-    package func createStringDataset(_ name: String, length: Int, shape: [Int]) throws -> H5Dataset {
+    package func createStringDataset(_ name: String, length: Int, shape: [Int],
+                                     file: StaticString = #fileID, line: UInt = #line) throws -> H5Dataset {
         let type = try H5.stringType(length: length)
-        return try createDataset(name, type: type.id, shape: shape, fill: nil)
+        return try createDataset(name, type: type.id, shape: shape, fill: nil, file: file, line: line)
     }
 
-    private func createDataset(_ name: String, type: hid_t, shape: [Int], fill: ((hid_t) throws -> Void)?) throws -> H5Dataset {
+    private func createDataset(_ name: String, type: hid_t, shape: [Int], fill: ((hid_t) throws -> Void)?,
+                               file: StaticString, line: UInt) throws -> H5Dataset {
+        try H5.enter("H5Dcreate2(\(name))", file, line)
         let dims = shape.map { hsize_t($0) }
         let space = H5Handle(try H5.check("H5Screate_simple", H5Screate_simple(Int32(dims.count), dims, nil)), close: H5Sclose)
         let lcpl = H5Handle(try H5.check("H5Pcreate", H5Pcreate(shim_H5P_LINK_CREATE())), close: H5Pclose)
@@ -201,36 +245,40 @@ package final class H5File {
         return H5Dataset(name: name, file: path, id: id)
     }
 
-    package func dataset(_ name: String) throws -> H5Dataset {
+    package func dataset(_ name: String, file: StaticString = #fileID, line: UInt = #line) throws -> H5Dataset {
         guard exists(name) else {
             throw HDF5Error(function: "H5Dopen2(\(name))", message: "no dataset '\(name)' in \(path)")
         }
+        try H5.enter("H5Dopen2(\(name))", file, line)
         let id = try H5.check("H5Dopen2(\(name) in \(path))", H5Dopen2(self.id, name, H5.defaultPlist))
         return H5Dataset(name: name, file: path, id: id)
     }
 
     /// Creates and writes a whole dataset in one go.
-    package func write<T: H5Element>(_ name: String, _ values: [T], shape: [Int]) throws {
+    package func write<T: H5Element>(_ name: String, _ values: [T], shape: [Int],
+                                     file: StaticString = #fileID, line: UInt = #line) throws {
         precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
-        try createDataset(name, of: T.self, shape: shape).write(values)
+        try createDataset(name, of: T.self, shape: shape, file: file, line: line).write(values, file: file, line: line)
     }
 
-    package func read<T: H5Element>(_ name: String, as: T.Type = T.self) throws -> [T] {
-        try dataset(name).read()
+    package func read<T: H5Element>(_ name: String, as: T.Type = T.self, file: StaticString = #fileID, line: UInt = #line) throws -> [T] {
+        try dataset(name, file: file, line: line).read(file: file, line: line)
     }
 
     // MARK: - Attributes on the root group
 
-    package func setAttribute(_ name: String, _ value: String) throws {
+    package func setAttribute(_ name: String, _ value: String, file: StaticString = #fileID, line: UInt = #line) throws {
+        try H5.enter("H5Awrite(\(name))", file, line)
         try attributeWrite(name, bytes: Array(value.utf8))
     }
 
     package func hasAttribute(_ name: String) -> Bool { H5Aexists(id, name) > 0 }
 
-    package func attribute(_ name: String) throws -> String {
+    package func attribute(_ name: String, file: StaticString = #fileID, line: UInt = #line) throws -> String {
         guard hasAttribute(name) else {
             throw HDF5Error(function: "H5Aopen(\(name))", message: "no attribute '\(name)' in \(path)")
         }
+        try H5.enter("H5Aread(\(name))", file, line)
         let attr = H5Handle(try H5.check("H5Aopen(\(name))", H5Aopen(id, name, H5.defaultPlist)), close: H5Aclose)
         let type = H5Handle(try H5.check("H5Aget_type", H5Aget_type(attr.id)), close: H5Tclose)
         guard H5Tget_class(type.id) == H5T_STRING else {
@@ -288,14 +336,16 @@ package final class H5Dataset {
     /// Whether the dataset holds strings (rather than numbers).
     package var holdsStrings: Bool { get throws { try storedType.cls == H5T_STRING } }
 
-    package func write<T: H5Element>(_ values: [T]) throws {
+    package func write<T: H5Element>(_ values: [T], file: StaticString = #fileID, line: UInt = #line) throws {
+        try H5.enter("H5Dwrite(\(name))", file, line)
         try values.withUnsafeBufferPointer { buffer in
             _ = try H5.check("H5Dwrite(\(name))",
                          H5Dwrite(id, T.h5Type, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, buffer.baseAddress))
         }
     }
 
-    package func read<T: H5Element>() throws -> [T] {
+    package func read<T: H5Element>(file: StaticString = #fileID, line: UInt = #line) throws -> [T] {
+        try H5.enter("H5Dread(\(name))", file, line)
         let count = try shape.reduce(1, *)
         var values = [T](repeating: T(), count: count)
         try values.withUnsafeMutableBufferPointer { buffer in
@@ -307,34 +357,40 @@ package final class H5Dataset {
 
     /// Writes a block `start ..< start+count` (per dimension) independently:
     /// no other rank takes part, and no metadata changes.
-    package func writeBlock<T: H5Element>(_ values: UnsafeBufferPointer<T>, start: [Int], count: [Int]) throws {
+    package func writeBlock<T: H5Element>(_ values: UnsafeBufferPointer<T>, start: [Int], count: [Int],
+                                          file: StaticString = #fileID, line: UInt = #line) throws {
         precondition(values.count == count.reduce(1, *))
+        try H5.enter("H5Dwrite(\(name))", file, line)
         try withBlock(start: start, count: count) { mem, file in
             try H5.check("H5Dwrite(\(name))", H5Dwrite(id, T.h5Type, mem, file, H5.defaultPlist, values.baseAddress))
         }
     }
 
-    package func writeBlock<T: H5Element>(_ values: [T], start: [Int], count: [Int]) throws {
-        try values.withUnsafeBufferPointer { try writeBlock($0, start: start, count: count) }
+    package func writeBlock<T: H5Element>(_ values: [T], start: [Int], count: [Int],
+                                          file: StaticString = #fileID, line: UInt = #line) throws {
+        try values.withUnsafeBufferPointer { try writeBlock($0, start: start, count: count, file: file, line: line) }
     }
 
     /// Reads a block `start ..< start+count` into `values`.
-    package func readBlock<T: H5Element>(into values: UnsafeMutableBufferPointer<T>, start: [Int], count: [Int]) throws {
+    package func readBlock<T: H5Element>(into values: UnsafeMutableBufferPointer<T>, start: [Int], count: [Int],
+                                         file: StaticString = #fileID, line: UInt = #line) throws {
         precondition(values.count == count.reduce(1, *))
+        try H5.enter("H5Dread(\(name))", file, line)
         try withBlock(start: start, count: count) { mem, file in
             try H5.check("H5Dread(\(name))", H5Dread(id, T.h5Type, mem, file, H5.defaultPlist, values.baseAddress))
         }
     }
 
-    package func readBlock<T: H5Element>(start: [Int], count: [Int]) throws -> [T] {
+    package func readBlock<T: H5Element>(start: [Int], count: [Int], file: StaticString = #fileID, line: UInt = #line) throws -> [T] {
         var values = [T](repeating: T(), count: count.reduce(1, *))
-        try values.withUnsafeMutableBufferPointer { try readBlock(into: $0, start: start, count: count) }
+        try values.withUnsafeMutableBufferPointer { try readBlock(into: $0, start: start, count: count, file: file, line: line) }
         return values
     }
 
     /// Writes fixed-length strings (cut to the dataset's length) at rows
     /// `start ..< start + values.count` of a 1-D string dataset.
-    package func writeStrings(_ values: [String], start: Int) throws {
+    package func writeStrings(_ values: [String], start: Int, file: StaticString = #fileID, line: UInt = #line) throws {
+        try H5.enter("H5Dwrite(\(name))", file, line)
         let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
         let length = H5Tget_size(type.id)
         var bytes = [UInt8](repeating: 0, count: length * values.count)
@@ -347,7 +403,8 @@ package final class H5Dataset {
     }
 
     /// Reads every string of a 1-D string dataset (fixed- or variable-length).
-    package func readStrings() throws -> [String] {
+    package func readStrings(file: StaticString = #fileID, line: UInt = #line) throws -> [String] {
+        try H5.enter("H5Dread(\(name))", file, line)
         let type = H5Handle(try H5.check("H5Dget_type(\(name))", H5Dget_type(id)), close: H5Tclose)
         return try H5.readStrings(type: type.id, count: try shape.reduce(1, *), what: "H5Dread(\(name))") {
             H5Dread(id, $0, shim_H5S_ALL(), shim_H5S_ALL(), H5.defaultPlist, $1)

@@ -49,6 +49,7 @@ public enum MPI {
         MPI_Initialized(&flag)
         if flag == 0 { try MPICall.check("MPI_Init", MPI_Init(nil, nil)) }
         let world = MPIComm(handle: shim_MPI_COMM_WORLD())
+        IOCalls.setRank(world.rank.value)
         try MPICall.check("MPI_Comm_set_errhandler",
                           MPI_Comm_set_errhandler(world.handle, shim_MPI_ERRORS_RETURN()))
         return world
