@@ -246,14 +246,14 @@ public struct Plotter {
 
     /// Writes `FOLDER/overview.svg` and one SVG per cell; returns the paths.
     public func write(to folder: String) throws -> [String] {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileSystem.createFolder(folder)
         var paths: [String] = []
         let overviewPath = folder + "/overview.svg"
-        try overview().write(toFile: overviewPath, atomically: true, encoding: .utf8)
+        try FileSystem.writeAtomically(overview(), to: overviewPath)
         paths.append(overviewPath)
         for c in summary.cells {
             let path = folder + "/" + fileName(c)
-            try cellFigure(c).write(toFile: path, atomically: true, encoding: .utf8)
+            try FileSystem.writeAtomically(cellFigure(c), to: path)
             paths.append(path)
         }
         return paths

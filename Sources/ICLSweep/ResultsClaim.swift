@@ -77,17 +77,19 @@ public final class ResultsClaim {
         let me = ClaimHolder.current()
         let bytes = try JSONEncoder().encode(me)
         let tmp = "\(path).\(me.token)"
-        guard FileManager.default.createFile(atPath: tmp, contents: bytes) else {
-            throw ClaimFileError("cannot write \(tmp): \(String(cString: strerror(errno)))")
-        }
+        do { try FileSystem.createFile(tmp, Array(bytes)) } catch { throw ClaimFileError("cannot claim \(results): \(error)") }
         defer { unlink(tmp) }
         for _ in 0..<5 {
-            if link(tmp, path) == 0 || linkCount(tmp) == 2 {  // NFS may report a failed link that happened
+            var linked = true
+            do { try FileSystem.link(tmp, to: path) } catch let e as FileSystemError {
+                linked = linkCount(tmp) == 2  // NFS may report a failed link that happened
+                if !linked && e.errno != EEXIST { throw ClaimFileError("cannot claim \(results): \(e)") }
+            }
+            if linked {
                 let claim = ResultsClaim(path: path, holder: me)
                 claim.startHeartbeat()
                 return claim
             }
-            guard errno == EEXIST else { throw ClaimFileError("cannot create \(path): \(String(cString: strerror(errno)))") }
             guard let (holder, liveness) = inspect(results: results) else { continue }  // it went away meanwhile
             switch liveness {
             case .live(let age):
@@ -97,7 +99,7 @@ public final class ResultsClaim {
                 // moved is not what we judged (someone took over in between),
                 // put it back and yield to them.
                 let aside = "\(path).stale-\(me.token)"
-                guard rename(path, aside) == 0 else { continue }
+                guard (try? FileSystem.rename(path, to: aside)) != nil else { continue }
                 let moved = readHolder(aside)
                 if moved?.token != holder.token {
                     _ = link(aside, path)

@@ -77,17 +77,44 @@ public struct DamagedRun: CustomStringConvertible {
     public var name: String
     public var reason: String
     public var description: String { "run \(run) \(name): \(reason)" }
+
+    /// Exit code of `run`, `status`, `summarize`, `plot` and `verify` when
+    /// done runs are damaged (sysexits' EX_DATAERR).
+    public static let exitCode: Int32 = 65
+
+    /// The one warning line for damaged runs left out of tables and figures.
+    public static func warning(_ damaged: [DamagedRun], results: String) -> String {
+        let names = damaged.prefix(5).map { "run \($0.run) \($0.name)" }.joined(separator: ", ") + (damaged.count > 5 ? ", ..." : "")
+        return "warning: \(damaged.count) done run\(damaged.count == 1 ? "" : "s") of \(results) left out of the summary and "
+            + "figures, \(damaged.count == 1 ? "its" : "their") rows failing \(damaged.count == 1 ? "its" : "their") checksum (\(names)): "
+            + "`iclsweep verify` names the damage, `iclsweep run SPEC --rerun-damaged` runs \(damaged.count == 1 ? "it" : "them") again"
+    }
 }
 
 extension ResultsFile {
     /// Checks every done run's rows against the checksum written with them.
     /// - Returns: the damaged runs (empty when all is intact).
     /// - Throws: when the file cannot be read at all (its structure is damaged).
-    public func verify() throws -> [DamagedRun] {
-        let t = try table()
-        return (0..<t.count).compactMap { r in
-            guard t.statuses[r] == .done else { return nil }
+    public func verify() throws -> [DamagedRun] { ResultsFile.damagedRuns(in: try table()) }
+
+    /// The table for summaries and figures: each done run's rows checked
+    /// against their checksum, and a damaged run's rows left out (blanked,
+    /// and the run listed in `damaged`), never averaged in.
+    public func checkedTable() throws -> (table: ResultsTable, damaged: [DamagedRun]) {
+        var t = try table()
+        let damaged = ResultsFile.damagedRuns(in: t)
+        for d in damaged {
+            t.damaged.insert(d.run)
+            t.histories[d.run] = History(records: t.histories[d.run].records.map { EvalRecord(blank: $0) })
+        }
+        return (t, damaged)
+    }
+
+    static func damagedRuns(in t: ResultsTable) -> [DamagedRun] {
+        (0..<t.count).compactMap { r in
             let stored = t.checksums[r]
+            // done runs always have a checksum; diverged ones since they were given one
+            guard t.statuses[r] == .done || (t.statuses[r] == .diverged && stored != 0) else { return nil }
             if stored == 0 { return DamagedRun(run: r, name: t.names[r], reason: "marked done but has no checksum") }
             let computed = RunRows(table: t, run: r).checksum
             if computed != stored {
@@ -96,5 +123,19 @@ extension ResultsFile {
             }
             return nil
         }
+    }
+}
+
+extension EvalRecord {
+    /// `record` with every measured value NaN: how a damaged run's rows are left out.
+    init(blank record: EvalRecord) {
+        self = record
+        let nan = { (values: [Double]) in [Double](repeating: .nan, count: values.count) }
+        trainLoss = .nan
+        accuracy = nan(accuracy)
+        inContextAccuracy = nan(inContextAccuracy)
+        loss = nan(loss)
+        attention = nan(attention)
+        induction = nan(induction)
     }
 }

@@ -75,11 +75,14 @@ struct MechanismLayout {
         for d in made { try d.close() }
     }
 
-    /// The layout stored in `file`, or nil for a file without the measures.
-    static func read(_ file: H5File) -> MechanismLayout? {
-        guard let keys = try? file.attribute("mechanism_groups"),
-              let group: [Int32] = try? file.read("runs/mechanism_group"),
-              let row: [Int64] = try? file.read("runs/mechanism_row") else { return nil }
+    /// The layout stored in `file`, or nil for a file made before the
+    /// measures. A read that fails is an error, never "no measures": the
+    /// run's rows and checksum would then leave them out.
+    static func read(_ file: H5File) throws -> MechanismLayout? {
+        guard file.hasAttribute("mechanism_groups") else { return nil }
+        let keys = try file.attribute("mechanism_groups")
+        let group: [Int32] = try file.read("runs/mechanism_group")
+        let row: [Int64] = try file.read("runs/mechanism_row")
         let shapes = keys.split(separator: ",").compactMap { key -> MechanismShape? in
             let d = key.split(separator: "x").compactMap { Int($0) }
             return d.count == 3 ? MechanismShape(layers: d[0], heads: d[1], tokens: d[2]) : nil

@@ -58,11 +58,11 @@ public final class ResultsFile {
         return try body()
     }
 
-    private init(file: H5File, runs: Int, points: Int) {
+    private init(file: H5File, runs: Int, points: Int) throws {
         self.file = file
         runCount = runs
         pointCount = points
-        mechanism = MechanismLayout.read(file)
+        mechanism = try MechanismLayout.read(file)
     }
 
     package func dataset(_ name: String) throws -> H5Dataset {
@@ -81,8 +81,6 @@ public final class ResultsFile {
         let path = spec.results
         let partial = path + ".partial"
         let isRoot = comm.map { $0.rank == .coordinator } ?? true
-        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
-                                                withIntermediateDirectories: true)
         do {
             let runs = spec.runs, R = runs.count, P = spec.evalPoints.count, E = Evaluator.allCases.count
             let file = try H5File.create(partial, comm: comm)
@@ -144,9 +142,7 @@ public final class ResultsFile {
             try file.flush()
             try file.close()
         }
-        if isRoot, rename(partial, path) != 0 {
-            throw HDF5Error(function: "rename(\(partial))", message: String(cString: strerror(errno)))
-        }
+        if isRoot { try FileSystem.rename(partial, to: path) }
         try comm?.barrier()
         return try open(path: path, writable: true, comm: comm, runs: spec.runs.count, points: spec.evalPoints.count)
     }
@@ -165,7 +161,7 @@ public final class ResultsFile {
     /// Opens an existing results file (collectively when `comm` is given).
     public static func open(path: String, writable: Bool, comm: MPIComm?, runs: Int? = nil, points: Int? = nil) throws -> ResultsFile {
         let file = try H5File.open(path, writable: writable, comm: comm)
-        let found = try? file.attribute("format")
+        let found = file.hasAttribute("format") ? try file.attribute("format") : nil
         guard found == format else {
             if found == "iclsweep-results-2" {
                 throw HDF5Error(function: "open(\(path))", message: "written by an older iclsweep (format 2: five evaluators, "
@@ -179,7 +175,7 @@ public final class ResultsFile {
         }
         let R = try runs ?? file.dataset("runs/status").shape[0]
         let P = try points ?? file.dataset("metrics/sequences").shape[0]
-        return ResultsFile(file: file, runs: R, points: P)
+        return try ResultsFile(file: file, runs: R, points: P)
     }
 
     /// Opens a results file to read while a sweep may be writing it.
@@ -224,12 +220,14 @@ public final class ResultsFile {
         }
     }
 
-    /// Marks `run` done, with the checksum of the rows it wrote (`RunRows`).
-    public func markDone(_ run: GridPoint, points: [Int], history: History) throws {
+    /// Marks `run` done (or diverged, with `message`), with the checksum of
+    /// the rows it wrote (`RunRows`).
+    public func markDone(_ run: GridPoint, points: [Int], history: History, as status: RunStatus = .done,
+                         message: String? = nil) throws {
         try timed {
             let rows = RunRows(run: run, points: points, history: history, mechanism: mechanism?.shape(of: run.id))
             try dataset("runs/checksum").writeBlock([rows.checksum], start: [run.id], count: [1])
-            try setStatus(run.id, .done)
+            try setStatus(run.id, status, message: message)
         }
     }
 
@@ -294,10 +292,15 @@ public final class ResultsFile {
         let loss: [Double] = try dataset("metrics/loss").read()
         let trainLoss: [Double] = try dataset("metrics/train_loss").read()
         let points = try ints("metrics/sequences")
+        // shared by every run, so in no run's checksum: evaluation points only ever increase
+        if zip(points, points.dropFirst()).contains(where: { $0 >= $1 }) || points.contains(where: { $0 < 0 }) {
+            throw HDF5Error(function: "metrics/sequences", message: "the evaluation points of \(path) are damaged "
+                            + "(not increasing); the file's rows cannot be placed")
+        }
         let rank: [Int32] = try dataset("runs/rank").read()
         // each run's length (files before it was stored: every run ran to the last point)
-        let totals = (try? ints("runs/sequences")) ?? [Int](repeating: points.last ?? 0, count: R)
-        let axisNames = ((try? file.attribute("axes")) ?? "").split(separator: ",").map(String.init)
+        let totals = file.exists("runs/sequences") ? try ints("runs/sequences") : [Int](repeating: points.last ?? 0, count: R)
+        let axisNames = (file.hasAttribute("axes") ? try file.attribute("axes") : "").split(separator: ",").map(String.init)
         let axisValues = try axisNames.map { path -> [String] in
             let d = try dataset("runs/axes/\(path)")
             if try d.holdsStrings { return try d.readStrings() }
@@ -363,5 +366,7 @@ public struct ResultsTable {
     public var axisValues: [[String]] = []
     /// Each run's training length.
     public var sequencesTotal: [Int] = []
+    /// Done runs whose rows failed their checksum (`checkedTable`): left out.
+    public var damaged: Set<Int> = []
     public var count: Int { names.count }
 }

@@ -107,7 +107,12 @@ struct RunExecutor {
                 progressEvery: 5)
         } catch let error as TrainingError {
             guard case .diverged = error else { throw error }
-            return try fail(run, &report, .diverged, describe(error))
+            if let writeError { throw writeError }  // its rows are not all in the file: not final
+            // final, so its rows get a checksum as a done run's do
+            try results.markDone(run, points: points, history: trainer.history, as: .diverged, message: describe(error))
+            report.status = RunStatus.diverged.rawValue
+            report.message = describe(error)
+            return report
         }
         if let writeError { throw writeError }
         let seconds = Date().timeIntervalSince(started)

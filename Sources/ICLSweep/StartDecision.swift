@@ -15,6 +15,8 @@ struct StartVerdict: Codable {
     /// Rank 0's host and arithmetic (`Kernels.arithmetic`), which every node compares with its own.
     var host = ""
     var arithmetic = ""
+    /// The token of rank 0's claim, which a worker's error record names (`SweepOutcome.claim`).
+    var claim = ""
 }
 
 /// Rank 0's start-up decision: the shared verdict, the runs to do (ids,
@@ -27,9 +29,11 @@ struct StartDecision {
     var claim: ResultsClaim?
 
     /// Everything that can be checked before the results file is created or
-    /// opened, in order: the spec, the results path, the claim, the existing
-    /// file (spec unchanged, statuses known, damage when asked), the
-    /// features. Any problem becomes `verdict.error` and nothing is touched.
+    /// opened, in order: the spec, the results path, the features of a new
+    /// sweep (before any folder is made), the claim, the existing file (spec
+    /// unchanged, statuses known, damage when asked), the features of a
+    /// resumed one; last, the outcome file is marked `running`. Any problem
+    /// becomes `verdict.error`, and nothing but folders is left behind.
     static func make(specPath: String, options: SweepRunner.Options, log: (String) -> Void) -> StartDecision {
         var d = StartDecision()
         do {
@@ -38,11 +42,13 @@ struct StartDecision {
             d.verdict.total = spec.runs.count
             let path = spec.results
             try checkResultsPath(path)
+            let exists = FileManager.default.fileExists(atPath: path)
+            if !exists { try checkFeatures(spec) }
             try createFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: "the results")
             d.claim = try ResultsClaim.acquire(results: path, log: log)
 
             var todo: [Int]
-            if FileManager.default.fileExists(atPath: path) {
+            if exists {
                 let existing: ResultsFile
                 do { existing = try ResultsFile.openForReading(path) }
                 catch { throw StartError("cannot read the existing results file \(path): \(describe(error))") }
@@ -69,13 +75,15 @@ struct StartDecision {
                 todo = Array(0..<spec.runs.count)
             }
             if !todo.isEmpty {
-                try checkFeatures(spec)
+                if exists { try checkFeatures(spec) }
                 try createFolder(spec.checkpointFolder, for: "the checkpoints")
             }
             let graph = RunGraph(spec.runs, costs: spec.runCosts())
             d.graph = graph
             d.todo = spec.schedule(of: todo, graph: graph)
             d.verdict.todoCount = d.todo.count
+            d.verdict.claim = d.claim!.holder.token
+            try SweepOutcome(.running, message: "the sweep runs", claim: d.verdict.claim).write(besides: path)
         } catch {
             d.verdict.error = describe(error)
             d.claim?.release()
@@ -106,7 +114,7 @@ struct StartDecision {
     }
 
     static func createFolder(_ path: String, for what: String) throws {
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        do { try FileSystem.createFolder(path) }
         catch { throw StartError("cannot create the folder for \(what): \(describe(error))") }
     }
 

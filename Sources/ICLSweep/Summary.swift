@@ -102,10 +102,13 @@ public struct Summary {
     /// Swept fields besides classes, exemplars, variants and seeds (dotted paths).
     public let axes: [String]
     public let cells: [CellSummary]
+    /// Damaged done runs left out ("run 3 NAME").
+    public let leftOut: [String]
 
     public init(_ t: ResultsTable) {
         name = t.name
         axes = t.axes
+        leftOut = t.damaged.sorted().map { "run \($0) \(t.names[$0])" }
         var order: [String] = []
         var groups: [String: [Int]] = [:]
         for r in 0..<t.count {
@@ -115,7 +118,7 @@ public struct Summary {
         }
         cells = order.map { key in
             let runs = groups[key]!, first = runs[0]
-            let done = runs.filter { t.statuses[$0] == .done }
+            let done = runs.filter { t.statuses[$0] == .done && !t.damaged.contains($0) }
             let stats = done.map { RunStatistics(t.histories[$0]) }
             var mean: [Double] = [], std: [Double] = []
             for column in RunStatistics.columns {
@@ -156,6 +159,9 @@ public struct Summary {
         if partial > 0 {
             lines += ["", "\(partial) of \(cells.count) cells are partial: 'seeds' counts the finished runs in each."]
         }
+        if !leftOut.isEmpty {
+            lines += ["", "Left out, their rows failing their checksum (`iclsweep verify`): " + leftOut.joined(separator: ", ") + "."]
+        }
         lines += ["", "ICL, CIWL and flip are in-context accuracies; IWL is plain accuracy. Each statistic is over the seeds "
                   + "where it is defined. '-': not measured (no finished seed, or an evaluator that does not apply, as for "
                   + "icl_only), or for 'flip < 0.5 at', flip never rose above 0.5 after initialisation or never fell back. "
@@ -188,8 +194,8 @@ public struct Summary {
     @discardableResult
     public func write(besides results: String) throws -> [String] {
         let p = Summary.paths(besides: results)
-        try (markdown + "\n").write(toFile: p.markdown, atomically: true, encoding: .utf8)
-        try csv.write(toFile: p.csv, atomically: true, encoding: .utf8)
+        try FileSystem.writeAtomically(markdown + "\n", to: p.markdown)
+        try FileSystem.writeAtomically(csv, to: p.csv)
         return [p.markdown, p.csv]
     }
 }

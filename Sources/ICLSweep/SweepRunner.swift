@@ -15,7 +15,9 @@ import ICLTraining
 /// 3. Runs are trained (`Coordinator`, `Worker`).
 /// 4. The file is closed, collectively: only on the success path.
 /// From 2 to 4 any error on any rank goes to `fail`, which ends the whole
-/// job within seconds and never enters a collective call.
+/// job within seconds and never enters a collective call. In 2 and 4 the
+/// other ranks may be waiting inside a collective HDF5 call for the one that
+/// failed, so that rank records the error and ends the job at once.
 public final class SweepRunner {
     public struct Options {
         public var retryFailed = false
@@ -27,6 +29,8 @@ public final class SweepRunner {
     /// Exit codes of `iclsweep run`.
     public enum Exit: Int32 {
         case complete = 0, error = 1, stoppedWorkRemains = 75
+        /// Every run final, but done runs' rows fail their checksum (left out of the summary).
+        case damaged = 65
     }
 
     /// Seconds the other workers get to checkpoint when one rank failed.
@@ -43,9 +47,15 @@ public final class SweepRunner {
 
     // What `fail` must clean up.
     private var claim: ResultsClaim?
+    private var claimToken = ""
     private var coordinator: Coordinator?
     private var results: ResultsFile?
     private var resultsPath: String?
+    /// Whether the ranks are training (rank 0 listens for failures) or
+    /// inside collective calls (creating, opening or closing the file).
+    private enum Phase { case start, collective, training, finish }
+    private var phase = Phase.start { didSet { IOCalls.collective = phase == .collective } }
+    private var training: Bool { phase == .training }
 
     public init(comm: MPIComm, specPath: String, options: Options) {
         self.comm = comm
@@ -73,13 +83,16 @@ public final class SweepRunner {
         do {
             verdict = try decode(try comm.broadcast(try encode(decision.verdict)))
             if let error = verdict.error {
-                if isRoot { FileHandle.standardError.write(Data("error: \(error)\n".utf8)) }
+                var line = "error: \(error)"
+                if case .environment(let hint) = Fault.classify(error) { line += " -- \(hint), then run the same command again" }
+                if isRoot { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
                 return .error
             }
             spec = try SweepSpec.parse(verdict.specText, file: specPath)
         } catch {
             fail(error)
         }
+        claimToken = verdict.claim
         resultsPath = spec.results
         let workers = comm.size - 1
         if isRoot {
@@ -104,6 +117,7 @@ public final class SweepRunner {
 
     private func sweep(spec: SweepSpec, create: Bool, todo: [Int], graph: RunGraph?,
                        reference: (host: String, arithmetic: String)) throws -> Exit {
+        phase = .collective
         let file = create ? try ResultsFile.create(spec: spec, comm: comm)
                           : try ResultsFile.open(path: spec.results, writable: true, comm: comm)
         results = file
@@ -118,6 +132,7 @@ public final class SweepRunner {
         }
         let executor = RunExecutor(spec: spec, tables: features, results: file, rank: comm.rank, host: host, log: say)
         var exit = Exit.complete
+        phase = .training
         if comm.size == 1 {
             exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)
         } else if isRoot {
@@ -126,7 +141,9 @@ public final class SweepRunner {
                                     graph: graph ?? RunGraph(spec.runs, costs: spec.runCosts()), log: say,
                                     progressEvery: options.progressEvery)
             coordinator = c
-            c.onStop = { try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)").write(besides: spec.results) }
+            c.onStop = { [claimToken] in
+                try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)", claim: claimToken).write(besides: spec.results)
+            }
             exit = try c.run()
             let cpu = processCPUSeconds() - cpuBefore, wall = Date().timeIntervalSince(started)
             say(String(format: "coordinator: %.2f s of CPU in %.1f s of scheduling (%.2f%% of a core), %.0f µs of CPU per hand-out; "
@@ -136,9 +153,11 @@ public final class SweepRunner {
         } else {
             try Worker(comm: comm, spec: spec, executor: executor).run()
         }
+        phase = .collective
         try file.close()  // collectively, on every rank: every worker has been dismissed
         results = nil
         try features.free()
+        phase = .finish
         // Rank 0's word decides: a worker that left on its own signal may have
         // had its run finished by another.
         let code = try comm.broadcast(Int64(exit.rawValue))
@@ -147,23 +166,35 @@ public final class SweepRunner {
 
     private func finish(spec: SweepSpec, exit: Exit) -> Exit {
         var exit = exit
+        var damaged: [DamagedRun] = []
+        var summaryError = ""
         do {
-            let summary = Summary(try ResultsFile.openForReading(spec.results).table())
+            let checked = try ResultsFile.openForReading(spec.results).checkedTable()
+            damaged = checked.damaged
+            let summary = Summary(checked.table)
             let written = try summary.write(besides: spec.results)
             say("\n" + summary.markdown)
             say("summary written to \(written.joined(separator: ", "))")
+            if !damaged.isEmpty {
+                FileHandle.standardError.write(Data((DamagedRun.warning(damaged, results: spec.results) + "\n").utf8))
+                if exit == .complete { exit = .damaged }
+            }
         } catch {
-            FileHandle.standardError.write(Data("error: writing the summary: \(describe(error))\n".utf8))
+            summaryError = "writing the summary: \(describe(error))"
+            FileHandle.standardError.write(Data("error: \(summaryError)\n".utf8))
             exit = .error
         }
         let outcome: SweepOutcome
         switch exit {
-        case .complete: outcome = SweepOutcome(.complete, message: "every run finished")
+        case .complete: outcome = SweepOutcome(.complete, message: "every run finished", claim: claimToken)
+        case .damaged:
+            outcome = SweepOutcome(.complete, message: "every run finished; \(damaged.count) done runs are damaged", claim: claimToken)
         case .stoppedWorkRemains:
-            outcome = SweepOutcome(.stopped, message: StopSignal.requested ? "stopped by \(StopSignal.signalName)" : "every worker stopped")
+            outcome = SweepOutcome(.stopped, message: StopSignal.requested ? "stopped by \(StopSignal.signalName)" : "every worker stopped",
+                                   claim: claimToken)
             say("stopped with work remaining (exit \(Exit.stoppedWorkRemains.rawValue); `iclsweep status` exits "
                 + "\(Exit.stoppedWorkRemains.rawValue) too); run the same command again to resume")
-        case .error: outcome = SweepOutcome(.error, message: "writing the summary failed")
+        case .error: outcome = SweepOutcome(.error, message: summaryError, claim: claimToken)
         }
         do { try outcome.write(besides: spec.results) } catch {
             FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
@@ -191,21 +222,35 @@ public final class SweepRunner {
             ?? (error as? SweepFailure ?? SweepFailure(rank: comm.rank.value, host: host, run: nil, error: error)).description
         if reported == nil { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         if !isRoot {
-            try? comm.send(try encode(FailureNote(rank: comm.rank.value, line: line)), to: .coordinator, tag: SweepTag.failure)
-            Thread.sleep(forTimeInterval: SweepRunner.failureBackstop)
+            if training {
+                try? comm.send(try encode(FailureNote(rank: comm.rank.value, line: line)), to: .coordinator, tag: SweepTag.failure)
+                Thread.sleep(forTimeInterval: SweepRunner.failureBackstop)
+            } else if let resultsPath {
+                // Rank 0 may wait in the collective call this rank left: it cannot hear a note.
+                try? SweepOutcome(.error, message: line, claim: claimToken).write(besides: resultsPath)
+            }
             comm.abort(Exit.error.rawValue)
         }
-        if reported == nil, let coordinator { coordinator.windDown(grace: SweepRunner.failureGrace) }
+        if reported == nil, training, let coordinator { coordinator.windDown(grace: SweepRunner.failureGrace) }
         if let resultsPath {
-            try? SweepOutcome(.error, message: line).write(besides: resultsPath)
-            say("the sweep ended with an error; \(resultsPath) stays readable, and the same command resumes once the cause is fixed")
+            if (try? SweepOutcome(.error, message: line, claim: claimToken).write(besides: resultsPath)) == nil {
+                FileHandle.standardError.write(Data("warning: could not record the error in \(SweepOutcome.path(for: resultsPath))\n".utf8))
+            }
+            if FileManager.default.fileExists(atPath: resultsPath) {
+                say("the sweep ended with an error; \(resultsPath) stays readable, and the same command resumes once the cause is fixed")
+            } else {
+                unlink(resultsPath + ".partial")  // made in part: the next start makes it anew
+                say("the sweep ended with an error while creating \(resultsPath); the same command starts it once the cause is fixed")
+            }
         }
         claim?.release()
         if comm.size == 1 {
-            // Alone, closing is not collective; MPI_Finalize with the file still open would crash in HDF5.
-            if let results, (try? results.close()) == nil { comm.abort(Exit.error.rawValue) }
-            MPI.finalize()
-            exit(Exit.error.rawValue)
+            // Alone, closing is not collective. A file HDF5 could not close
+            // (a failed create or flush) crashes HDF5's own close in
+            // MPI_Finalize, so a process that could not close it ends without.
+            if results.map({ (try? $0.close()) != nil }) ?? (resultsPath == nil) { MPI.finalize() }
+            fflush(nil)
+            _exit(Exit.error.rawValue)
         }
         comm.abort(Exit.error.rawValue)
     }

@@ -5,33 +5,54 @@ import ICLModel
 import ICLTraining
 
 /// How the last sweep on a results file ended, written by rank 0 into
-/// `RESULTS.outcome` (atomically) as the sweep ends. mpirun cannot carry
-/// exit code 75 through SIGTERM or SIGINT, so this file, read by
-/// `iclsweep status`, is what tells "stopped with work left" from "error".
+/// `RESULTS.outcome` as the sweep ends. mpirun cannot carry exit code 75
+/// through SIGTERM or SIGINT, so this file, read by `iclsweep status`, is
+/// what tells "stopped with work left" from "error".
+///
+/// A sweep writes `running` when it starts, with room for any ending
+/// (`reservedBytes`); at its end it replaces the file atomically, or, when
+/// the disk is too full for that, overwrites it in place. A `running` file
+/// that no live sweep holds is a sweep that could record nothing: `status`
+/// reports it as an error.
 public struct SweepOutcome: Codable, Equatable {
-    public enum Ending: String, Codable { case complete, stopped, error }
+    public enum Ending: String, Codable { case running, complete, stopped, error }
     public var ending: Ending
     public var message: String
     public var ended: String
     public var host: String
     public var pid: Int32
+    /// The token of the claim of the sweep that wrote it (absent before it was recorded).
+    public var claim: String?
 
-    public init(_ ending: Ending, message: String) {
+    /// Bytes the file takes from the start, so that an ending fits in place.
+    static let reservedBytes = 4096
+
+    public init(_ ending: Ending, message: String, claim: String? = nil) {
         self.ending = ending
-        self.message = message
+        self.message = String(message.prefix(3000))
         ended = timestamp(Date())
         host = hostName
         pid = getpid()
+        self.claim = claim
     }
 
     public static func path(for results: String) -> String { results + ".outcome" }
 
-    public func write(besides results: String) throws {
-        let path = Self.path(for: results)
+    /// The JSON, padded with spaces to `reservedBytes`.
+    var bytes: [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { try encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic) }
-        catch { throw ClaimFileError("cannot write \(path): \(describe(error))") }
+        let json = Array((try? encoder.encode(self)) ?? Data("{}".utf8))
+        return json + [UInt8](repeating: 0x20, count: max(0, Self.reservedBytes - 1 - json.count)) + [0x0A]
+    }
+
+    public func write(besides results: String) throws {
+        let path = Self.path(for: results)
+        do { try FileSystem.writeAtomically(bytes, to: path) } catch {
+            // A full disk: the start's reserved bytes still take the ending.
+            if ending != .running, (try? FileSystem.overwrite(path, bytes)) != nil { return }
+            throw ClaimFileError("cannot write \(path): \(describe(error))")
+        }
     }
 
     public static func read(besides results: String) -> SweepOutcome? {
@@ -72,18 +93,26 @@ public enum SweepState: Equatable {
     }
 
     public static func of(results: String, statuses: [RunStatus]) -> SweepState {
+        let outcome = SweepOutcome.read(besides: results)
         if let (holder, liveness) = ResultsClaim.inspect(results: results) {
             switch liveness {
             case .live: return .running(holder)
-            case .stale(let reason): return .resumable(why: "the sweep that held it was killed: \(reason)")
+            case .stale(let reason):
+                // A worker that failed where rank 0 could not hear it records the error and ends the job.
+                if let outcome, outcome.ending == .error, outcome.claim == holder.token { return .failed(message: outcome.message) }
+                return .resumable(why: "the sweep that held it was killed: \(reason)")
             }
         }
-        let outcome = SweepOutcome.read(besides: results)
-        if statuses.allSatisfy(\.isFinal) { return .complete }
         switch outcome?.ending {
         case .error?: return .failed(message: outcome!.message)
-        case .stopped?: return .resumable(why: "stopped at \(outcome!.ended): \(outcome!.message)")
-        case .complete?, nil: return .resumable(why: "\(statuses.filter { !$0.isFinal }.count) runs not finished")
+        case .running?:
+            return .failed(message: "the sweep started at \(outcome!.ended) ended without recording how (its outcome "
+                           + "could not be written: is the disk full?); its log has the error")
+        case .stopped? where !statuses.allSatisfy(\.isFinal):
+            return .resumable(why: "stopped at \(outcome!.ended): \(outcome!.message)")
+        default:
+            if statuses.allSatisfy(\.isFinal) { return .complete }
+            return .resumable(why: "\(statuses.filter { !$0.isFinal }.count) runs not finished")
         }
     }
 }

@@ -75,7 +75,7 @@ public enum ToyOutput {
             }
             try file.flush()
         }
-        guard rename(tmp, path) == 0 else { throw DataError("\(path): rename failed: \(String(cString: strerror(errno)))") }
+        try FileSystem.rename(tmp, to: path)
     }
 
     /// The toy's fraction of each target explained (ICL: mechanism 1, CIWL:

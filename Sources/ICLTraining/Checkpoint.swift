@@ -69,15 +69,11 @@ extension Trainer {
         // Make the bytes durable before the rename makes them current (on a
         // network file system a full disk may only show here).
         do {
-            guard let handle = FileHandle(forUpdatingAtPath: tmp) else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            try handle.synchronize()
-            try handle.close()
+            try FileSystem.sync(tmp)
+            try FileSystem.rename(tmp, to: url.path)
         } catch {
             unlink(tmp)
-            throw TrainingError.checkpoint("checkpoint \(tmp): cannot sync to disk: \(describe(error))")
-        }
-        if rename(tmp, url.path) != 0 {
-            throw TrainingError.checkpoint("checkpoint \(url.path): rename failed: \(String(cString: strerror(errno)))")
+            throw TrainingError.checkpoint("checkpoint: \(describe(error))")
         }
     }
 

@@ -98,7 +98,8 @@ extension History {
         var history = History(sequences: try file.read("\(group)/sequences"), trainLoss: try file.read("\(group)/train_loss"),
                               accuracy: try file.read("\(group)/accuracy"),
                               inContextAccuracy: try file.read("\(group)/in_context_accuracy"), loss: try file.read("\(group)/loss"))
-        if let d = try? file.dataset("\(group)/attention") {  // absent in checkpoints that predate the measures
+        if file.exists("\(group)/attention") {
+            let d = try file.dataset("\(group)/attention")  // absent in checkpoints that predate the measures
             let shape = try d.shape
             let m = MechanismShape(layers: shape[2], heads: shape[3], tokens: shape[4])
             let attention: [Double] = try d.read(), induction: [Double] = try file.read("\(group)/induction")

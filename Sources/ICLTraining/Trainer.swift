@@ -326,8 +326,6 @@ extension Trainer {
             try file.setAttribute("evaluators", Evaluator.allCases.map(\.rawValue).joined(separator: ","))
             try history.write(to: file, group: "metrics")
         }
-        guard rename(tmp, path) == 0 else {
-            throw TrainingError.checkpoint("\(path): rename failed: \(String(cString: strerror(errno)))")
-        }
+        try FileSystem.rename(tmp, to: path)
     }
 }

@@ -23,8 +23,9 @@ struct Status: ParsableCommand {
         abstract: "Print each run's state and progress (safe while a sweep writes the file).",
         discussion: """
         Exit codes: 0 complete (every run done, failed, diverged or blocked), 1 the last sweep ended with \
-        an error (or the file cannot be read), 3 a sweep is running on it now, 75 work remains \
-        and the same `iclsweep run` continues it (stopped by a signal, or killed).
+        an error (or the file cannot be read), 3 a sweep is running on it now, 65 complete but done runs \
+        are damaged (their rows fail their checksum), 75 work remains and the same `iclsweep run` \
+        continues it (stopped by a signal, or killed).
         """)
     @OptionGroup var results: ResultsArgument
     @Flag(help: "Print only the one-line state.") var brief = false
@@ -35,19 +36,24 @@ struct Status: ParsableCommand {
             print("no results at \(path) yet: the sweep has not started (or ended before creating them; see its log)")
             throw ExitCode(1)
         }
-        let t = try ResultsFile.openForReading(path).table()
+        let (t, damaged) = try ResultsFile.openForReading(path).checkedTable()
         let state = SweepState.of(results: path, statuses: t.statuses)
+        let code = state == .complete && !damaged.isEmpty ? DamagedRun.exitCode : state.exitCode
+        let damage = damaged.isEmpty ? "" : "; \(damaged.count) done run\(damaged.count == 1 ? "" : "s") damaged "
+            + "(rows fail their checksum: `iclsweep verify`, then `iclsweep run SPEC --rerun-damaged`)"
         // A run marked running while no sweep holds the file was stopped or killed mid-way.
         var live = false
         if case .running = state { live = true }
-        let shown = t.statuses.map { $0 == .running && !live ? "stopped" : $0.description }
+        let shown = t.statuses.indices.map { r in
+            t.damaged.contains(r) ? "damaged" : t.statuses[r] == .running && !live ? "stopped" : t.statuses[r].description
+        }
         var counts: [String: Int] = [:]
         for s in shown { counts[s, default: 0] += 1 }
-        let tally = (RunStatus.allCases.map(\.description) + ["stopped"]).compactMap { s in counts[s].map { "\($0) \(s)" } }
+        let tally = (RunStatus.allCases.map(\.description) + ["stopped", "damaged"]).compactMap { s in counts[s].map { "\($0) \(s)" } }
             .joined(separator: ", ")
         if brief {
-            print("sweep '\(t.name)': \(tally); \(state.summary)")
-            throw ExitCode(state.exitCode)
+            print("sweep '\(t.name)': \(tally); \(state.summary)\(damage)")
+            throw ExitCode(code)
         }
         let width = max(32, t.names.map(\.count).max() ?? 0)
         print("sweep '\(t.name)': \(t.count) runs")
@@ -66,15 +72,15 @@ struct Status: ParsableCommand {
             if !t.messages[r].isEmpty { line += "  \(t.messages[r])" }
             print(line)
         }
-        print("\nsweep: \(state.summary)")
-        throw ExitCode(state.exitCode)
+        print("\nsweep: \(state.summary)\(damage)")
+        throw ExitCode(code)
     }
 }
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check every done run's rows against the checksum written with them.",
-        discussion: "Exit codes: 0 intact, 1 damage found (or the file cannot be read). "
+        discussion: "Exit codes: 0 intact, 65 damage found, 1 the file cannot be read. "
             + "`iclsweep run SPEC --rerun-damaged` runs the damaged ones again.")
     @OptionGroup var results: ResultsArgument
 
@@ -90,34 +96,49 @@ struct Verify: ParsableCommand {
         for d in damaged { print("damaged: \(d)") }
         print("\(path): \(damaged.count) of \(done) done runs damaged; `iclsweep run SPEC --rerun-damaged` runs them again "
               + "(from their final checkpoints where those are intact)")
-        throw ExitCode(1)
+        throw ExitCode(DamagedRun.exitCode)
     }
 }
 
 struct Summarize: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Summarise a results file per grid cell (Markdown and CSV beside it).")
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise a results file per grid cell (Markdown and CSV beside it).",
+        discussion: "Done runs whose rows fail their checksum are left out and named; the exit code is then 65.")
     @OptionGroup var results: ResultsArgument
 
     func run() throws {
         let path = try results.path
-        let summary = Summary(try ResultsFile.openForReading(path).table())
+        let (table, damaged) = try ResultsFile.openForReading(path).checkedTable()
+        let summary = Summary(table)
         print(summary.markdown)
         let written = try summary.write(besides: path)
         print("\nwritten: \(written.joined(separator: ", "))")
+        try exitIfDamaged(damaged, results: path)
     }
 }
 
 struct Plot: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write SVG figures (one per grid cell, plus an overview).")
+    static let configuration = CommandConfiguration(
+        abstract: "Write SVG figures (one per grid cell, plus an overview).",
+        discussion: "Done runs whose rows fail their checksum are left out and named; the exit code is then 65.")
     @OptionGroup var results: ResultsArgument
     @Option(help: "Output folder [RESULTS without .h5, plus .plots].") var out: String?
 
     func run() throws {
         let path = try results.path
         let folder = out ?? ((path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".plots")
-        let paths = try Plotter(try ResultsFile.openForReading(path).table()).write(to: folder)
+        let (table, damaged) = try ResultsFile.openForReading(path).checkedTable()
+        let paths = try Plotter(table).write(to: folder)
         print("wrote \(paths.count) figures to \(folder) (overview.svg first)")
+        try exitIfDamaged(damaged, results: path)
     }
+}
+
+/// After tables or figures were made without them: the warning line and exit code 65.
+func exitIfDamaged(_ damaged: [DamagedRun], results: String) throws {
+    guard !damaged.isEmpty else { return }
+    FileHandle.standardError.write(Data((DamagedRun.warning(damaged, results: results) + "\n").utf8))
+    throw ExitCode(DamagedRun.exitCode)
 }
 
 extension String {

@@ -14,7 +14,8 @@ struct RunSweep: ParsableCommand {
         Rank 0 coordinates and the other ranks train; started without mpirun, one process \
         does everything. Running the same command again resumes: finished runs are skipped, \
         interrupted ones continue from their checkpoints.
-        Exit codes: 0 sweep complete, 1 error (on any rank: the whole job ends), 75 stopped by \
+        Exit codes: 0 sweep complete, 1 error (on any rank: the whole job ends), 65 complete but done \
+        runs are damaged (left out of the summary; see `iclsweep verify`), 75 stopped by \
         SIGTERM/SIGINT/SIGUSR1 with work remaining (checkpoints written; run again to continue). \
         mpirun turns 75 into 1 when it was itself sent SIGTERM or SIGINT: `iclsweep status SPEC` \
         then tells which it was (same codes).
@@ -29,6 +30,7 @@ struct RunSweep: ParsableCommand {
 
     func validate() throws {
         if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds") }
+        if let bad = IOCalls.badSetting { throw ValidationError(bad) }
     }
 
     func run() throws {

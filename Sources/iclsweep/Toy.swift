@@ -62,10 +62,10 @@ struct Toy: ParsableCommand {
             throw DescribedError(description: "the toy model \(error); lower --learning-rate (now \(p.learningRate))")
         }
         let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileSystem.createFolder(folder)
         try ToyOutput.writeHDF5(points, parameters: p, to: out + ".h5")
-        try ToyOutput.csv(points).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
-        try ToyOutput.svg(points, parameters: p, beside: beside).write(toFile: out + ".svg", atomically: true, encoding: .utf8)
+        try FileSystem.writeAtomically(ToyOutput.csv(points), to: out + ".csv")
+        try FileSystem.writeAtomically(ToyOutput.svg(points, parameters: p, beside: beside), to: out + ".svg")
         let peak = points.max { $0.explained1 < $1.explained1 }!
         let last = points.last!
         print("toy model: \(p.steps) steps; mechanism 1 (ICL) peaks at \(Format.fixed(peak.explained1)) explained at step "
