@@ -40,6 +40,9 @@ struct SweepFixture {
         """
     }
 
+    /// Evaluation points of `spec(sequences:)`: 0 and every 8,000 (or once, at the end).
+    static func points(sequences: Int) -> Int { 1 + sequences / min(8000, sequences) }
+
     /// Writes the spec as `NAME.yaml` with results `NAME.h5` (or `results`).
     func writeSpec(_ name: String, results: String? = nil, sequences: Int = 48_000, data: String? = nil,
                    checkpointInterval: Int = 3200) throws -> String {
