@@ -70,6 +70,21 @@ enum Launcher {
         return Result(status: p.terminationStatus, output: data.text)
     }
 
+    /// Sequences per run that make the sweep `write(sequences)` writes take
+    /// about `seconds` on `ranks` ranks on this machine, timed on a probe of
+    /// `probe` sequences: a test that needs a sweep to outlast something sizes
+    /// it so, on a fast core and on a slow one (OpenBLAS's generic kernels
+    /// train three times slower) alike. A multiple of `step`, within `range`.
+    static func sequences(lasting seconds: Double, probe: Int, multipleOf step: Int, in range: ClosedRange<Int>,
+                          ranks: Int = 3, _ write: (Int) throws -> String) throws -> Int {
+        let spec = try write(probe)
+        let started = Date()
+        let r = try run(["run", spec], ranks: ranks)
+        XCTAssertEqual(r.status, 0, r.output)
+        let scaled = Double(probe) * seconds / Date().timeIntervalSince(started)
+        return min(range.upperBound, max(range.lowerBound, Int(scaled) / step * step))
+    }
+
     /// Waits for a started job to end, killing it (and failing) after `timeout` s.
     static func finish(_ p: Process, within timeout: TimeInterval, what: String, output: Output) throws {
         let deadline = Date().addingTimeInterval(timeout)

@@ -122,7 +122,10 @@ final class SlurmTests: XCTestCase {
     /// requeues itself, and the finished results equal an uninterrupted
     /// run's bit for bit.
     func testTimeLimitCheckpointsRequeuesAndMatchesAnUninterruptedRun() throws {
-        let sequences = 384_000
+        // It must outlast a one-minute job (30 s of it training): about 50 s of training.
+        let sequences = try Launcher.sequences(lasting: 50, probe: 64_000, multipleOf: 64_000, in: 128_000...384_000) {
+            try writeSpec("probe-\($0)", sequences: $0, chain: true)  // a multiple of 64,000: the chain's points
+        }
         let spec = try writeSpec("limited", sequences: sequences, chain: true)
         let (id, output) = try submitAndWait(spec, ["--time", "1"], sbatchOptions: ["--signal=B:USR1@30"],
                                              extraEnv: ["ICLSWEEP_STOP_MARGIN": "30"])
