@@ -124,12 +124,22 @@ struct SweepFixture {
     }
 
     /// The undisturbed sweep's fingerprint: one process, no interruptions.
+    /// Computed once per length for the whole test process (the spec is the
+    /// same and the sweep bitwise deterministic, so a second run would only
+    /// repeat the bits).
     func reference(sequences: Int = 48_000) throws -> [String: [UInt64]] {
+        SweepFixture.referenceLock.lock()
+        defer { SweepFixture.referenceLock.unlock() }
+        if let known = SweepFixture.references[sequences] { return known }
         let spec = try writeSpec("reference", sequences: sequences)
         let r = try Launcher.run(["run", spec, "--progress-every", "600"])
         XCTAssertEqual(r.status, 0, r.output)
-        return try SweepFixture.fingerprint(path("reference.h5"))
+        let computed = try SweepFixture.fingerprint(path("reference.h5"))
+        if r.status == 0 { SweepFixture.references[sequences] = computed }
+        return computed
     }
+    private static var references: [Int: [String: [UInt64]]] = [:]
+    private static let referenceLock = NSLock()
 
     /// `iclsweep status --brief` of a results file or spec: (exit code, line).
     func status(_ target: String) throws -> (code: Int32, line: String) {

@@ -9,7 +9,8 @@ import XCTest
 /// (the paper's 12,800 classes and 2-pair context, 32-dim synthetic
 /// exemplars, lr 3e-4) run as a sweep shows in-context learning emerge in a
 /// bursty run: ICL rises from chance above 0.8 and flip with it. Seeded and
-/// bitwise deterministic, so the numbers are a real assertion; about 40 s.
+/// bitwise deterministic, so the numbers are a real assertion (ICL 0.93 and
+/// flip 0.83 at the end, 0.50 and 0.34 at the start); 40-80 s.
 final class ICLEmergenceTests: XCTestCase {
     func testICLEmergesInABurstyRun() throws {
         let fixture = try SweepFixture("emergence")
@@ -21,7 +22,7 @@ final class ICLEmergenceTests: XCTestCase {
         data:
           synthetic: {classes: 12800, exemplars: 20, dim: 32, noise: 0.5, seed: 0}
         training:
-          sequences: 224_000
+          sequences: 192_000
           learning_rate: 3.0e-4
           eval_interval: 32_000
         evaluation: {sequences: 300}

@@ -122,8 +122,8 @@ final class SlurmTests: XCTestCase {
     /// requeues itself, and the finished results equal an uninterrupted
     /// run's bit for bit.
     func testTimeLimitCheckpointsRequeuesAndMatchesAnUninterruptedRun() throws {
-        // It must outlast a one-minute job (30 s of it training): about 50 s of training.
-        let sequences = try Launcher.sequences(lasting: 50, probe: 64_000, multipleOf: 64_000, in: 128_000...384_000) {
+        // It must outlast a one-minute job (30 s of it training): about 42 s of training.
+        let sequences = try Launcher.sequences(lasting: 42, probe: 64_000, multipleOf: 64_000, in: 128_000...384_000) {
             try writeSpec("probe-\($0)", sequences: $0, chain: true)  // a multiple of 64,000: the chain's points
         }
         let spec = try writeSpec("limited", sequences: sequences, chain: true)

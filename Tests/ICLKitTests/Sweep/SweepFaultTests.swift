@@ -24,6 +24,10 @@ final class SweepFaultTests: XCTestCase {
     /// allows 5 s for the others to checkpoint and 8 s as a backstop).
     let failureTimeout: TimeInterval = 20
 
+    /// Sequences per run of the sweeps that are stopped part-way and resumed:
+    /// long enough that a run is part-way (8,000 of 24,000) while others wait.
+    let sequences = 24_000
+
     func assertCleanError(_ r: Launcher.Result, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertNotEqual(r.status, 0, r.output, file: file, line: line)
         XCTAssert(r.output.contains(expected), "expected '\(expected)' in:\n\(r.output)", file: file, line: line)
@@ -57,8 +61,8 @@ final class SweepFaultTests: XCTestCase {
     // MARK: - Worker-side errors
 
     func testDamagedResultsFileEndsTheJobAndTheRepairedFileResumesIdentically() throws {
-        let reference = try f.reference()
-        let spec = try f.writeSpec("damaged"), results = f.path("damaged.h5")
+        let reference = try f.reference(sequences: sequences)
+        let spec = try f.writeSpec("damaged", sequences: sequences), results = f.path("damaged.h5")
         try partialSweep(spec, results: results)
 
         // Garble the object header of a dataset only the workers open.
@@ -108,9 +112,9 @@ final class SweepFaultTests: XCTestCase {
     /// with what to fix, no run is marked final, and a plain rerun after the
     /// fix finishes identically.
     func testFullAndReadOnlyCheckpointFoldersStopTheJobAndRerunsFinishIdentically() throws {
-        let reference = try f.reference()
+        let reference = try f.reference(sequences: sequences)
         for (name, options) in [("full", "size=600k"), ("readonly", "size=64m")] {
-            let spec = try f.writeSpec(name), results = f.path("\(name).h5")
+            let spec = try f.writeSpec(name, sequences: sequences), results = f.path("\(name).h5")
             let mount = f.path("\(name)-disk")
             try mountTmpfs(mount, size: String(options.dropFirst(5)))
             if name == "readonly" { try remount(mount, "ro") }
@@ -296,12 +300,12 @@ final class SweepFaultTests: XCTestCase {
     // MARK: - Signals
 
     func testSIGTERMAndSIGINTToMpirunAndASignalToOneWorker() throws {
-        let reference = try f.reference()
+        let reference = try f.reference(sequences: sequences)
         // mpirun passes SIGTERM (and SIGINT, as SIGTERM) on to the ranks and
         // kills them 1 s later: they stop and checkpoint at once, or are
         // killed; either way `status` says work remains and the resume is exact.
         for (name, signal) in [("term", SIGTERM), ("int", SIGINT)] {
-            let spec = try f.writeSpec(name), results = f.path("\(name).h5")
+            let spec = try f.writeSpec(name, sequences: sequences), results = f.path("\(name).h5")
             let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
             let out = Launcher.Output(pipe)
             XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
@@ -316,7 +320,7 @@ final class SweepFaultTests: XCTestCase {
         }
 
         // A worker signalled alone stops alone; the others finish its run and the sweep.
-        let spec = try f.writeSpec("alone"), results = f.path("alone.h5")
+        let spec = try f.writeSpec("alone", sequences: sequences), results = f.path("alone.h5")
         let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
         let out = Launcher.Output(pipe)
         XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
