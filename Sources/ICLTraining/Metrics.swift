@@ -57,6 +57,16 @@ public struct History: Equatable {
 extension History {
     /// Flattened `(points, evaluators)` arrays, the layout stored in HDF5.
     var sequences: [Int64] { records.map { Int64($0.sequences) } }
+
+    /// The record at `sequences`, if the run evaluates there (records increase).
+    public func record(at sequences: Int) -> EvalRecord? {
+        var low = 0, high = records.count
+        while low < high {
+            let mid = (low + high) / 2
+            if records[mid].sequences < sequences { low = mid + 1 } else { high = mid }
+        }
+        return low < records.count && records[low].sequences == sequences ? records[low] : nil
+    }
     package var trainLoss: [Double] { records.map(\.trainLoss) }
     package var accuracy: [Double] { records.flatMap(\.accuracy) }
     package var inContextAccuracy: [Double] { records.flatMap(\.inContextAccuracy) }

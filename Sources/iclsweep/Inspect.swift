@@ -126,7 +126,7 @@ struct Plot: ParsableCommand {
 
     func run() throws {
         let path = try results.path
-        let folder = out ?? ((path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".plots")
+        let folder = out ?? ResultsPaths(path).plots
         let (table, damaged) = try ResultsFile.openForReading(path).checkedTable()
         let paths = try Plotter(table).write(to: folder)
         print("wrote \(paths.count) figures to \(folder) (overview.svg first)")

@@ -95,8 +95,9 @@ struct Validate: ParsableCommand {
                   + "at \(Int(gflops)) GFLOP/s, however many workers")
         }
         let megabytes = Double(ResultsFile.expectedBytes(s)) / 1e6
+        let rows = s.runs.pointCounts().reduce(0, +)
         print("results: \(s.results), about \(megabytes < 10 ? String(format: megabytes < 1 ? "%.2f" : "%.1f", megabytes) : Format.count(Int(megabytes))) MB "
-              + "(every dataset is allocated when the file is made)")
+              + "for \(Format.count(rows)) evaluation rows (each run's own points; allocated when the file is made)")
         for t in s.tables {
             if case .file(let f) = t.data {
                 print("features: \(f.path) '\(f.dataset)': the first \(t.classes) classes x \(t.exemplars) exemplars "
@@ -104,7 +105,10 @@ struct Validate: ParsableCommand {
             }
         }
         let longest = max(costs.cells.max() ?? 0, costs.named.max() ?? 0)
-        print("training: \(Format.count(sequences)) sequences in all, \(s.evalPoints.count) evaluation points per run")
+        let counts = s.runs.pointCounts()
+        let (fewest, most) = (counts.min() ?? 0, counts.max() ?? 0)
+        print("training: \(Format.count(sequences)) sequences in all, "
+              + (fewest == most ? "\(most) evaluation points per run" : "\(fewest) to \(most) evaluation points per run"))
         print(String(format: "compute: %.3g FLOPs, about %@ core-hours at %.0f GFLOP/s per core; the longest run about %@",
                      flops, Format.fixed(flops / (gflops * 1e9) / 3600, 2), gflops, Format.duration(longest / (gflops * 1e9))))
         print("with W workers the sweep takes about max(total / W, longest run).")

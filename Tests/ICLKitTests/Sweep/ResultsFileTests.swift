@@ -20,7 +20,7 @@ final class ResultsFileTests: XCTestCase {
 
     /// A history with a value per point that depends on the run.
     func history(_ spec: SweepSpec, run: Int) -> History {
-        History(records: spec.evalPoints.map { p in
+        History(records: spec.runs[run].config.evalPoints.map { p in
             let x = Double(run) + Double(p) / 1e4, all = [Double](repeating: x, count: Evaluator.allCases.count)
             return EvalRecord(sequences: p, trainLoss: x, accuracy: all, inContextAccuracy: all, loss: all)
         })
@@ -31,7 +31,7 @@ final class ResultsFileTests: XCTestCase {
         try file.markRunning(point, host: "h", rank: 1)
         let h = history(spec, run: run)
         for (p, r) in h.records.enumerated() { try file.writeEval(run, point: p, r) }
-        try file.markDone(point, points: spec.evalPoints, history: h)
+        try file.markDone(point, history: h)
     }
 
     func testVerifyFindsDamagedRowsAndOnlyThose() throws {
@@ -54,6 +54,35 @@ final class ResultsFileTests: XCTestCase {
         try file.close()
     }
 
+    /// Each run takes rows for its own evaluation points only: runs of
+    /// 3,200 and 32,000 sequences (3 and 21 points) take 3 and 21 rows, not
+    /// 21 each, and read back with their own points; the size `validate`
+    /// prints is the file's.
+    func testEachRunTakesRowsForItsOwnPoints() throws {
+        let text = SweepSpecTests.valid.replacingOccurrences(of: "results: out/t.h5", with: "results: r.h5")
+            .replacingOccurrences(of: "  seeds: [0, 1, 2]", with: "  seeds: [0]\n  training.sequences: [3200, 32000]")
+            .replacingOccurrences(of: "  sequences: 3200\n", with: "")
+        let spec = try SweepSpec.parse(text, file: f.path("s.yaml"))
+        let counts = spec.runs.pointCounts()
+        XCTAssertEqual(counts, [3, 21, 3, 21, 3, 21, 3, 21])
+        let file = try ResultsFile.create(spec: spec, comm: nil)
+        XCTAssertEqual(file.firstPoint, [0, 3, 24, 27, 48, 51, 72, 75])
+        XCTAssertEqual(try file.dataset(ResultsSchema.accuracy).shape, [96, Evaluator.allCases.count])
+        for run in [0, 1, 6] { try finish(spec, file, run: run) }
+        let t = try file.table()
+        XCTAssertEqual(t.histories[0].records.map(\.sequences), [0, 1600, 3200])
+        XCTAssertEqual(t.histories[1].records.map(\.sequences), Array(stride(from: 0, through: 32000, by: 1600)))
+        XCTAssertEqual(t.histories[1].records.last?.trainLoss, 1 + 3.2)
+        XCTAssertEqual(t.histories[6].records.map(\.trainLoss), [6, 6.16, 6.32])
+        XCTAssert(t.histories[2].records.allSatisfy { $0.trainLoss.isNaN }, "nothing written yet")
+        XCTAssertEqual(t.points, Array(stride(from: 0, through: 32000, by: 1600)))
+        XCTAssertEqual(try file.verify().count, 0)
+        try file.close()
+        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: spec.results)[.size] as? Int)
+        let expected = ResultsFile.expectedBytes(spec)
+        XCTAssert(size >= expected && size <= expected + 80_000, "file \(size) bytes, estimated \(expected)")
+    }
+
     func testAStatusThisVersionDoesNotKnowIsAnError() throws {
         let (spec, file) = try makeFile()
         try file.dataset("runs/status").writeBlock([Int32(9)], start: [4], count: [1])
@@ -70,11 +99,14 @@ final class ResultsFileTests: XCTestCase {
     func testAnOlderFormatIsRefusedWithTheReason() throws {
         let (spec, file) = try makeFile()
         try file.close()
-        let raw = try H5File.open(spec.results, writable: true)
-        try raw.setAttribute("format", "iclsweep-results-2")
-        try raw.close()
-        XCTAssertThrowsError(try ResultsFile.openForReading(spec.results)) { error in
-            XCTAssert("\(error)".contains("format 2: five evaluators"), "\(error)")
+        for (format, reason) in [("iclsweep-results-2", "format 2: five evaluators"),
+                                 ("iclsweep-results-3", "format 3: every run padded to the longest run's evaluation points")] {
+            let raw = try H5File.open(spec.results, writable: true)
+            try raw.setAttribute("format", format)
+            try raw.close()
+            XCTAssertThrowsError(try ResultsFile.openForReading(spec.results)) { error in
+                XCTAssert("\(error)".contains(reason) && "\(error)".contains("start a new results file"), "\(error)")
+            }
         }
     }
 }

@@ -218,7 +218,9 @@ final class SweepFaultTests: XCTestCase {
         // One value of run 6's metrics changes on disk, as a flipped bit would.
         do {
             let file = try ResultsFile.open(path: results, writable: true, comm: nil)
-            try file.dataset("metrics/accuracy").writeBlock([0.123], start: [6, 1, 0], count: [1, 1, 1])
+            // run 6's second row of the points table (every run has the same points here)
+            let row = 6 * SweepFixture.points(sequences: 6400) + 1
+            try file.dataset(ResultsSchema.accuracy).writeBlock([0.123], start: [row, 0], count: [1, 1])
             try file.close()
         }
         let verify = try Launcher.run(["verify", spec], timeout: 60)

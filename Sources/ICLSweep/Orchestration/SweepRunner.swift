@@ -239,7 +239,7 @@ public final class SweepRunner {
             if FileManager.default.fileExists(atPath: resultsPath) {
                 say("the sweep ended with an error; \(resultsPath) stays readable, and the same command resumes once the cause is fixed")
             } else {
-                unlink(resultsPath + ".partial")  // made in part: the next start makes it anew
+                unlink(ResultsPaths(resultsPath).partial)  // made in part: the next start makes it anew
                 say("the sweep ended with an error while creating \(resultsPath); the same command starts it once the cause is fixed")
             }
         }

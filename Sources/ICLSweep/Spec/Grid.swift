@@ -94,6 +94,14 @@ public struct Grid: RandomAccessCollection {
         zip(axes, values(of: id)).map { $0.tag + $1.description }.joined(separator: "-")
     }
 
+    /// The length in bytes of the longest run name, without making the names.
+    public var longestName: Int {
+        guard !isEmpty else { return 0 }
+        return axes.reduce(axes.count - 1) { sum, axis in
+            sum + axis.tag.utf8.count + (axis.values.map { $0.description.utf8.count }.max() ?? 0)
+        }
+    }
+
     public subscript(id: Int) -> GridPoint {
         precondition(id >= 0 && id < endIndex, "run \(id) is outside the grid of \(endIndex)")
         let values = self.values(of: id)

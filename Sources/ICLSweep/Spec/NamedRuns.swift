@@ -190,6 +190,27 @@ public struct RunList: RandomAccessCollection {
 
     public func name(of id: Int) -> String { id < grid.count ? grid.name(of: id) : named[id - grid.count].name }
 
+    /// Each run's number of evaluation points (its config's `evalPoints`),
+    /// one config per cell, and one for the whole grid unless it sweeps a length.
+    public func pointCounts() -> [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(count)
+        if grid.count > 0 {
+            if ["training.sequences", "training.eval_interval"].contains(where: grid.sweeps) {
+                for cell in 0..<grid.cellCount {
+                    let n = grid[cell * grid.seedCount].config.evalPoints.count
+                    out += repeatElement(n, count: grid.seedCount)
+                }
+            } else {
+                out = Array(repeating: grid[0].config.evalPoints.count, count: grid.count)
+            }
+        }
+        return out + named.map { $0.config.evalPoints.count }
+    }
+
+    /// The length in bytes of the longest run name.
+    public var longestName: Int { Swift.max(grid.longestName, named.map { $0.name.utf8.count }.max() ?? 0) }
+
     /// The per-run columns of the results file besides classes, exemplars,
     /// variant and seed: the grid's swept fields, the fields named runs set,
     /// and `run` (the named run's label; `-` for grid runs).

@@ -187,8 +187,8 @@ public struct Summary {
 
     /// `RESULTS.summary.md` and `RESULTS.summary.csv` (`.h5` dropped).
     public static func paths(besides results: String) -> (markdown: String, csv: String) {
-        let stem = results.hasSuffix(".h5") ? String(results.dropLast(3)) : results
-        return (stem + ".summary.md", stem + ".summary.csv")
+        let p = ResultsPaths(results)
+        return (p.summaryMarkdown, p.summaryCSV)
     }
 
     @discardableResult

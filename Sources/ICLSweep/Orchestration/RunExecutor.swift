@@ -46,7 +46,7 @@ struct RunExecutor {
     func execute(_ run: GridPoint, shouldStop: @escaping () -> Bool,
                  onProgress: @escaping (Int) -> Void, onKept: @escaping (Int) -> Void = { _ in }) throws -> RunReport {
         let started = Date()
-        let points = spec.evalPoints
+        let points = run.config.evalPoints  // the run's own rows in the results file
         try results.markRunning(run, host: host, rank: rank.value)
         var report = RunReport(run: run.id, status: RunStatus.running.rawValue, stopped: false, message: "",
                                sequences: 0, sequencesPerSecond: .nan, final: [])
@@ -109,7 +109,7 @@ struct RunExecutor {
             guard case .diverged = error else { throw error }
             if let writeError { throw writeError }  // its rows are not all in the file: not final
             // final, so its rows get a checksum as a done run's do
-            try results.markDone(run, points: points, history: trainer.history, as: .diverged, message: describe(error))
+            try results.markDone(run, history: trainer.history, as: .diverged, message: describe(error))
             report.status = RunStatus.diverged.rawValue
             report.message = describe(error)
             return report
@@ -127,7 +127,7 @@ struct RunExecutor {
                 try trainer.saveCheckpoint(to: checkpoint)  // the final weights stay beside the results
             }
             try results.writeTiming(run.id, wallSeconds: seconds, sequencesPerSecond: report.sequencesPerSecond)
-            try results.markDone(run, points: points, history: trainer.history)
+            try results.markDone(run, history: trainer.history)
             report.status = RunStatus.done.rawValue
         }
         return report

@@ -36,7 +36,7 @@ public struct SweepOutcome: Codable, Equatable {
         self.claim = claim
     }
 
-    public static func path(for results: String) -> String { results + ".outcome" }
+    public static func path(for results: String) -> String { ResultsPaths(results).outcome }
 
     /// The JSON, padded with spaces to `reservedBytes`.
     var bytes: [UInt8] {

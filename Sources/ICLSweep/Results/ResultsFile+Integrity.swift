@@ -5,15 +5,16 @@ import ICLModel
 import ICLTraining
 
 /// The rows of one run that its checksum covers: the grid point (name,
-/// variant, classes, exemplars, seed), the progress, and every metric
-/// (train loss, accuracy, in-context accuracy and loss at every evaluation
-/// point; NaN where nothing was written). Timing, host and rank are not
+/// variant, classes, exemplars, seed), the progress, its evaluation points
+/// and every metric there (train loss, accuracy, in-context accuracy and
+/// loss; NaN where nothing was written). Timing, host and rank are not
 /// covered: they describe where a run ran, not what it computed.
 struct RunRows {
     var name: String
     var variant: String
     /// classes, exemplars, seed, sequences done
     var numbers: [Int64]
+    var points: [Int64]                 // (P) the run's own
     package var trainLoss: [Double]     // (P)
     package var accuracy: [Double]      // (P, E)
     var inContext: [Double]     // (P, E)
@@ -22,10 +23,11 @@ struct RunRows {
     var attention: [Double] = []        // (P, 2, L, H, T) of the run's model
     var induction: [Double] = []        // (P, L, H)
 
-    /// The rows a run writes from its evaluation history.
-    package init(run: GridPoint, points: [Int], history: History, mechanism: MechanismShape?) {
+    /// The rows a run writes from its evaluation history, at its own evaluation points.
+    package init(run: GridPoint, history: History, mechanism: MechanismShape?) {
         // `mechanism`: the run's shape in the file, nil when the file has no measures
-        let E = Evaluator.allCases.count
+        let E = Evaluator.allCases.count, points = run.config.evalPoints
+        self.points = points.map(Int64.init)
         let nan = [Double](repeating: .nan, count: E)
         let byPoint = Dictionary(history.records.map { ($0.sequences, $0) }, uniquingKeysWith: { $1 })
         let records = points.map { byPoint[$0] }
@@ -53,6 +55,7 @@ struct RunRows {
         name = t.names[r]
         variant = t.variants[r]
         numbers = [Int64(t.classes[r]), Int64(t.exemplars[r]), Int64(t.seeds[r]), Int64(t.sequencesDone[r])]
+        points = h.records.map { Int64($0.sequences) }
         trainLoss = h.trainLoss
         accuracy = h.accuracy
         inContext = h.inContextAccuracy
@@ -64,7 +67,7 @@ struct RunRows {
     /// Never 0, which marks "no checksum yet".
     var checksum: UInt64 {
         var sum = Checksum()
-        sum.add(name); sum.add(variant); sum.add(numbers)
+        sum.add(name); sum.add(variant); sum.add(numbers); sum.add(points)
         sum.add(trainLoss); sum.add(accuracy); sum.add(inContext); sum.add(loss)
         if !attention.isEmpty { sum.add(attention); sum.add(induction) }  // files before the measures: as they were
         return sum.value == 0 ? 1 : sum.value

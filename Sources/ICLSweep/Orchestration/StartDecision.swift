@@ -41,7 +41,7 @@ struct StartDecision {
             d.verdict.specText = spec.text
             d.verdict.total = spec.runs.count
             let path = spec.results
-            try checkResultsPath(path)
+            try checkResultsPath(spec)
             let exists = FileManager.default.fileExists(atPath: path)
             if !exists { try checkFeatures(spec) }
             try createFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: "the results")
@@ -70,13 +70,13 @@ struct StartDecision {
                     todo = Array(Set(todo).union(damaged))
                 }
             } else {
-                unlink(path + ".partial")  // a creation that was cut short
+                unlink(spec.paths.partial)  // a creation that was cut short
                 d.verdict.create = true
                 todo = Array(0..<spec.runs.count)
             }
             if !todo.isEmpty {
                 if exists { try checkFeatures(spec) }
-                try createFolder(spec.checkpointFolder, for: "the checkpoints")
+                try createFolder(spec.paths.checkpoints, for: "the checkpoints")
             }
             let graph = RunGraph(spec.runs, costs: spec.runCosts())
             d.graph = graph
@@ -92,24 +92,26 @@ struct StartDecision {
         return d
     }
 
-    /// Paths the file system cannot hold are refused before anything starts
-    /// (the longest name made from the results path is a checkpoint's
-    /// temporary file inside `RESULTS.checkpoints/`).
-    static func checkResultsPath(_ path: String) throws {
+    /// Paths the file system cannot hold are refused before anything starts:
+    /// the longest path made from the results path (`ResultsPaths`, with this
+    /// spec's longest run name and kept checkpoints) and the longest file name.
+    static func checkResultsPath(_ spec: SweepSpec) throws {
+        let path = spec.results
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
             throw StartError("results: \(path) is a folder; give the path of a file, e.g. \(path)/results.h5")
         }
-        let longestSuffix = ".checkpoints/run-18446744073709551615-K1000000-E1000000-ciwl_only-s18446744073709551615.h5.tmp"
-        if path.utf8.count + longestSuffix.utf8.count >= Int(PATH_MAX) {
-            throw StartError("results: the path is \(path.utf8.count) bytes long; with the names made from it, it "
-                             + "exceeds the system's limit of \(PATH_MAX) bytes: choose a shorter one")
+        let longest = spec.paths.longest(runs: spec.runs.count, longestRunName: spec.runs.longestName,
+                                         longestKept: spec.runs.keep.values.joined().max())
+        if longest.path >= Int(PATH_MAX) {
+            throw StartError("results: the path is \(path.utf8.count) bytes long; with the names made from it (up to "
+                             + "\(longest.path) bytes) it exceeds the system's limit of \(PATH_MAX) bytes: choose a shorter one")
         }
-        let longestNameSuffix = ".claim.stale-00000000-0000-0000-0000-000000000000"  // ResultsClaim's files
-        if let name = path.split(separator: "/").last, name.utf8.count + longestNameSuffix.utf8.count > Int(NAME_MAX) {
-            throw StartError("results: the file name '\(name)' is \(name.utf8.count) bytes; with the names made from it "
-                             + "(up to \(longestNameSuffix.utf8.count) more) it exceeds the file system's limit of "
-                             + "\(NAME_MAX) bytes: choose a shorter one")
+        if longest.name > Int(NAME_MAX) {
+            let name = (path as NSString).lastPathComponent
+            throw StartError("results: the names made from the file name '\(name)' and the run names reach "
+                             + "\(longest.name) bytes, over the file system's limit of \(NAME_MAX) bytes: "
+                             + "choose a shorter file name, or sweep fewer fields")
         }
     }
 

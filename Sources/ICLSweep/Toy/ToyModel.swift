@@ -1,6 +1,7 @@
 import Foundation
 import ICLSupport
 import ICLData
+import ICLTraining
 
 /// The paper's minimal model of two mechanisms that compete and cooperate
 /// (Singh et al. 2025, Section 6, Fig. 5; the authors'

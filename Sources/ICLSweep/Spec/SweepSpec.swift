@@ -314,14 +314,12 @@ extension SweepSpec {
         return ids.reduce(0) { $0 + runs[$1].config.sequences }
     }
 
-    /// Folder of the per-run checkpoints, beside the results file.
-    public var checkpointFolder: String { results + ".checkpoints" }
-    public func checkpoint(for run: GridPoint) -> URL {
-        URL(fileURLWithPath: checkpointFolder).appendingPathComponent("run-\(run.id)-\(run.name).h5")
-    }
+    /// The files beside the results file: claim, outcome, checkpoints, summary.
+    public var paths: ResultsPaths { ResultsPaths(results) }
+    public func checkpoint(for run: GridPoint) -> URL { paths.checkpoint(run: run.id, name: run.name) }
     /// The checkpoint run `id` keeps at `sequences` for the runs built on it.
     public func keptCheckpoint(run id: Int, at sequences: Int) -> URL {
-        URL(fileURLWithPath: checkpointFolder).appendingPathComponent("run-\(id)-\(runs.name(of: id))-at-\(sequences).h5")
+        paths.kept(run: id, name: runs.name(of: id), at: sequences)
     }
 }
 

@@ -2,6 +2,7 @@ import XCTest
 @testable import ICLData
 @testable import ICLSupport
 @testable import ICLTraining
+@testable import ICLSweep
 
 /// The paper's minimal model (Section 6): its gradients against finite
 /// differences, its loss falling, and its curves reproducible for a seed.

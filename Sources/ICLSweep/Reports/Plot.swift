@@ -22,7 +22,7 @@ public struct Plotter {
     /// Mean and sd of an evaluator's headline accuracy over the cell's runs, per point.
     func series(_ cell: CellSummary, _ e: Evaluator) -> [(x: Double, mean: Double, sd: Double)] {
         table.points.indices.compactMap { p in
-            let values = cell.runs.map { table.histories[$0].records[p].headline(e) }.filter { !$0.isNaN }
+            let values = cell.runs.compactMap { table.histories[$0].record(at: table.points[p])?.headline(e) }.filter { !$0.isNaN }
             guard !values.isEmpty else { return nil }
             let m = values.reduce(0, +) / Double(values.count)
             let sd = values.count < 2 ? 0 : (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
@@ -135,7 +135,7 @@ public struct Plotter {
     /// Mean over the cell's runs of `value(record)` per point (NaN-free points only).
     func meanSeries(_ cell: CellSummary, _ value: (EvalRecord) -> Double) -> [(x: Double, y: Double)] {
         table.points.indices.compactMap { p in
-            let values = cell.runs.map { value(table.histories[$0].records[p]) }.filter { !$0.isNaN }
+            let values = cell.runs.compactMap { table.histories[$0].record(at: table.points[p]).map(value) }.filter { !$0.isNaN }
             return values.isEmpty ? nil : (Double(table.points[p]), values.reduce(0, +) / Double(values.count))
         }
     }

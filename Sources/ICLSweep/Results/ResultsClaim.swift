@@ -62,7 +62,7 @@ public final class ResultsClaim {
     private var released = false
     private var thread: Thread?
 
-    public static func path(for results: String) -> String { results + ".claim" }
+    public static func path(for results: String) -> String { ResultsPaths(results).claim }
 
     private init(path: String, holder: ClaimHolder) {
         self.path = path
@@ -76,7 +76,7 @@ public final class ResultsClaim {
         let path = path(for: results)
         let me = ClaimHolder.current()
         let bytes = try JSONEncoder().encode(me)
-        let tmp = "\(path).\(me.token)"
+        let tmp = ResultsPaths(results).claimCandidate(token: me.token)
         do { try FileSystem.createFile(tmp, Array(bytes)) } catch { throw ClaimFileError("cannot claim \(results): \(error)") }
         defer { unlink(tmp) }
         for _ in 0..<5 {
@@ -98,7 +98,7 @@ public final class ResultsClaim {
                 // Move the stale claim aside; only one contender can. If what we
                 // moved is not what we judged (someone took over in between),
                 // put it back and yield to them.
-                let aside = "\(path).stale-\(me.token)"
+                let aside = ResultsPaths(results).claimAside(token: me.token)
                 guard (try? FileSystem.rename(path, to: aside)) != nil else { continue }
                 let moved = readHolder(aside)
                 if moved?.token != holder.token {
