@@ -4,11 +4,12 @@ import PackageDescription
 // The targets are the layers; each depends only on those below it:
 //
 //   iclsweep (command line)
-//   ICLSweep      spec, coordinator and workers, results file, claim, summaries, plots
+//   ICLSweep      Spec/, Orchestration/ (coordinator, workers), Results/ (file, claim, outcome),
+//                 Reports/ (summaries, plots), Toy/ (the minimal model and its output)
 //   ICLTraining   run config, trainer, checkpoints, trace, metrics, benchmark
 //   ICLModel      the transformer, its layers and kernels, Adam        (-Ounchecked)
 //   ICLData       RNG, feature tables, sequence sampler
-//   ICLSupport    one thin wrapper per C library, errors, signals, formatting
+//   ICLSupport    one thin wrapper per C library, I/O calls, errors, signals, checksums, formatting
 //   C modules     CMPI, CHDF5, COpenBLAS (system libraries), CKernels (C kernels)
 //
 // Only ICLModel, whose hot loops were measured to need it, is built with
@@ -57,8 +58,9 @@ let package = Package(
         // AVX-512), chosen at run time: the same arithmetic as the Swift kernels, in the same
         // order and never contracted into FMAs, so results are bitwise those of the Swift code.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-ffp-contract=off"])]),
-        // MARK: - Tests
-        .testTarget(name: "ICLKitTests",
+        // MARK: - Tests: a folder per layer (ICLSupport/ ... ICLSweep/Spec/ ...), EndToEnd/ for
+        // real mpirun and Slurm sweeps of the built binary, Fixtures/ shared by all
+        .testTarget(name: "iclsweepTests",
                     dependencies: ["ICLSweep", "ICLTraining", "ICLModel", "ICLData", "ICLSupport", "CKernels"]),
     ]
 )

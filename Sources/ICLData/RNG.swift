@@ -1,4 +1,3 @@
-import ICLSupport
 
 /// xoshiro256** seeded through SplitMix64: fast, small state, and the state
 /// is four integers that a checkpoint can store and restore exactly.

@@ -1,5 +1,4 @@
 import Foundation
-import ICLSupport
 
 /// The training-time data variants of `experiment.md`.
 public enum Variant: String, Codable, CaseIterable {

@@ -1,5 +1,3 @@
-import ICLSupport
-import ICLData
 
 /// Adam as optax applies it: `m = b1 m + (1-b1) g`, `v = b2 v + (1-b2) g^2`,
 /// `p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`; no weight decay.

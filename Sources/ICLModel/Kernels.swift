@@ -4,7 +4,6 @@ import _Builtin_intrinsics.intel
 import CKernels
 import Foundation
 import ICLSupport
-import ICLData
 
 /// Vectorised Float kernels for the two hot loops that are not matrix
 /// products: the softmax over the classes and the Adam update. The generic

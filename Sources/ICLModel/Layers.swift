@@ -1,6 +1,4 @@
 import CKernels
-import ICLSupport
-import ICLData
 
 /// The layers of the model, each forward beside its backward. Argument
 /// order is fixed: outputs first, then inputs, then parameters, then sizes.

@@ -1,5 +1,3 @@
-import ICLSupport
-import ICLData
 
 /// How token positions enter the model.
 public enum PositionalEncoding: String, Codable, CaseIterable {

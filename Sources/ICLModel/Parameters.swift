@@ -1,4 +1,3 @@
-import ICLSupport
 import ICLData
 
 /// Every parameter tensor of the model. Sizes and offsets in the flat

@@ -1,7 +1,6 @@
 import COpenBLAS
 import Foundation
 import ICLSupport
-import ICLData
 
 /// The number type a model computes in: `Float` for training, `Double` for
 /// the finite-difference gradient check.

@@ -1,5 +1,4 @@
 import Foundation
-import ICLSupport
 import ICLData
 
 /// Activation buffers for one batch size, reused every step (llama2.c's

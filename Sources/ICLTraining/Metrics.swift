@@ -1,6 +1,5 @@
 import ICLSupport
 import ICLData
-import ICLModel
 
 /// The measurements taken at one evaluation point.
 public struct EvalRecord: Equatable {

@@ -1,6 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
 import ICLModel
 
 /// Records one training step in full for an independent implementation to

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
+import ICLSupport
 import ICLData
 import ICLModel
-import ICLSupport
-import ICLSweep
 import ICLTraining
+import ICLSweep
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

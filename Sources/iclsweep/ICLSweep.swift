@@ -1,10 +1,9 @@
 import ArgumentParser
 import Foundation
+import ICLSupport
 import ICLData
 import ICLModel
-import ICLSupport
 import ICLSweep
-import ICLTraining
 
 @main
 struct ICLSweep: ParsableCommand {

@@ -1,10 +1,8 @@
 import ArgumentParser
 import Foundation
-import ICLData
-import ICLModel
 import ICLSupport
-import ICLSweep
 import ICLTraining
+import ICLSweep
 
 /// A results file named directly, or through the spec that writes it.
 struct ResultsArgument: ParsableArguments {

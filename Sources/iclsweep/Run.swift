@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
+import ICLSupport
 import ICLData
 import ICLModel
-import ICLSupport
-import ICLSweep
 import ICLTraining
+import ICLSweep
 
 struct RunSweep: ParsableCommand {
     static let configuration = CommandConfiguration(

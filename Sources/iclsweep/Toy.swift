@@ -1,10 +1,8 @@
 import ArgumentParser
 import Foundation
-import ICLData
-import ICLModel
 import ICLSupport
-import ICLSweep
 import ICLTraining
+import ICLSweep
 
 struct Toy: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
+import ICLSupport
 import ICLData
 import ICLModel
-import ICLSupport
-import ICLSweep
 import ICLTraining
+import ICLSweep
 
 /// Options that define one run, shared by `train` and `bench`.
 struct RunOptions: ParsableArguments {

@@ -1,7 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
-import ICLModel
 import ICLTraining
 
 /// Which runs of a sweep may start. A run built on others may start once

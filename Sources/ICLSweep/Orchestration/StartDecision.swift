@@ -1,8 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
-import ICLModel
-import ICLTraining
 
 /// What rank 0 decided before anything was opened, shared with every rank.
 /// It does not grow with the grid: the list of runs to do stays on rank 0.

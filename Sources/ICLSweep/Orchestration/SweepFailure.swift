@@ -1,8 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
-import ICLModel
-import ICLTraining
 
 /// An error that ends the whole sweep, with where it happened.
 public struct SweepFailure: Error, CustomStringConvertible {

@@ -1,8 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
-import ICLModel
-import ICLTraining
 
 /// Message tags between the coordinator (rank 0) and the workers. Every
 /// receive names the tag it expects.

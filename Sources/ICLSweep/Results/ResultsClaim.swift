@@ -1,8 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
-import ICLModel
-import ICLTraining
 
 /// Who holds a results file, as written into `RESULTS.claim`.
 public struct ClaimHolder: Codable, Equatable {

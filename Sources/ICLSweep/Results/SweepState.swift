@@ -1,8 +1,5 @@
 import Foundation
 import ICLSupport
-import ICLData
-import ICLModel
-import ICLTraining
 
 /// How the last sweep on a results file ended, written by rank 0 into
 /// `RESULTS.outcome` as the sweep ends. mpirun cannot carry exit code 75

@@ -1,9 +1,9 @@
 import Foundation
-import Yams
 import ICLSupport
 import ICLData
 import ICLModel
 import ICLTraining
+import Yams
 
 /// One run of a spec's `runs:` section: a named run with its own fields,
 /// possibly built on other runs' checkpoints. An entry whose start takes a

@@ -1,8 +1,4 @@
 import Yams
-import ICLSupport
-import ICLData
-import ICLModel
-import ICLTraining
 
 /// An error in a sweep spec: file, line and field.
 public struct SpecError: Error, CustomStringConvertible {

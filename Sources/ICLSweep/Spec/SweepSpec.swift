@@ -1,9 +1,9 @@
 import Foundation
-import Yams
 import ICLSupport
 import ICLData
 import ICLModel
 import ICLTraining
+import Yams
 
 /// A sweep: settings every run shares plus a grid. Every scalar field comes
 /// from the table in `SpecField.all`; the grid sweeps the run's classes,

@@ -1,5 +1,4 @@
 import Foundation
-import ICLSupport
 import ICLData
 import ICLTraining
 

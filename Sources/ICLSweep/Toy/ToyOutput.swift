@@ -1,9 +1,9 @@
 import Foundation
-import Yams
 import ICLSupport
 import ICLData
 import ICLModel
 import ICLTraining
+import Yams
 
 /// `iclsweep toy`'s spec and outputs: the minimal model's parameters from a
 /// YAML file (`toy:` section, the CLI's option names with underscores), its

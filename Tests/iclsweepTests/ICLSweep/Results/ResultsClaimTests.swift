@@ -10,7 +10,7 @@ final class ResultsClaimTests: XCTestCase {
     var results: String!
 
     override func setUp() {
-        results = FileManager.default.temporaryDirectory.appendingPathComponent("claim-\(UUID().uuidString).h5").path
+        results = TemporaryFolder.path("claim", suffix: ".h5")
     }
 
     override func tearDown() {

@@ -9,7 +9,7 @@ import XCTest
 /// The HDF5 wrapper's one error path carries the call and HDF5's own message.
 final class HDF5Tests: XCTestCase {
     func testErrorsNameTheCallAndCarryHDF5sMessage() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("not-hdf5-\(UUID().uuidString)").path
+        let path = TemporaryFolder.path("not-hdf5")
         try Data("plain text".utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         XCTAssertThrowsError(try H5File.open(path)) { error in
@@ -23,7 +23,7 @@ final class HDF5Tests: XCTestCase {
     /// user edits a results file in Python), read back as written; an
     /// attribute that is not a string is an error, not bytes taken for text.
     func testVariableLengthStringsReadAsWrittenAndANumberIsNoString() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vlen-\(UUID().uuidString).h5").path
+        let path = TemporaryFolder.path("vlen", suffix: ".h5")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try H5File.create(path).close()
         do {  // h5py's way, with the C API: UTF-8 strings of variable length
@@ -59,7 +59,7 @@ final class HDF5Tests: XCTestCase {
     }
 
     func testRoundTripOfBlocksStringsAndFillValues() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rt-\(UUID().uuidString).h5").path
+        let path = TemporaryFolder.path("rt", suffix: ".h5")
         defer { try? FileManager.default.removeItem(atPath: path) }
         do {
             let f = try H5File.create(path)

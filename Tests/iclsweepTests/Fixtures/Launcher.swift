@@ -4,10 +4,14 @@ import XCTest
 /// Runs the release `iclsweep` binary (built by `scripts/test`), directly or
 /// under a real `mpirun`.
 enum Launcher {
-    static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-    }
+    /// The package's folder: the nearest one above this file holding `Package.swift`.
+    static let packageRoot: URL = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) && dir.path != "/" {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir
+    }()
 
     static func binary() throws -> String {
         let path = ProcessInfo.processInfo.environment["ICLSWEEP_BIN"]

@@ -29,8 +29,7 @@ final class FeatureTableTests: XCTestCase {
     }
 
     func testFeatureFileReadsCornerAndRejectsBadInput() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ft-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try TemporaryFolder.make("ft")
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("feat.h5").path
         let values = (0..<(4 * 3 * 2)).map { Float($0) }

@@ -8,4 +8,9 @@ enum TemporaryFolder {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
     }
+
+    /// A fresh path (nothing made) under the system's temporary directory: `LABEL-UUID` + `suffix`.
+    static func path(_ label: String, suffix: String = "") -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)\(suffix)").path
+    }
 }

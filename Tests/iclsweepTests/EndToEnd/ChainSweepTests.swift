@@ -18,8 +18,7 @@ final class ChainSweepTests: XCTestCase {
 
     /// The committed small suite, shrunk: `640_000` -> `64000` and so on.
     func writeTinySuite(_ name: String, edit: (String) -> String = { $0 }) throws -> String {
-        let here = URL(fileURLWithPath: #filePath)
-        let small = here.deletingLastPathComponent().appendingPathComponent("../../../sweeps/paper-suite-small.yaml").standardized
+        let small = Launcher.packageRoot.appendingPathComponent("sweeps/paper-suite-small.yaml")
         var text = try String(contentsOf: small, encoding: .utf8)
         let regex = try NSRegularExpression(pattern: "\\b(\\d+)_000\\b")
         for m in regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).reversed() {

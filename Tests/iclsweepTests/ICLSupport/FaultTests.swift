@@ -8,7 +8,7 @@ import XCTest
 /// Errors print as one line that says what to fix.
 final class FaultTests: XCTestCase {
     func testFoundationFileErrorsNameThePathAndTheReason() throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("plain-\(UUID().uuidString)").path
+        let file = TemporaryFolder.path("plain")
         _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { unlink(file) }
         XCTAssertThrowsError(try FileManager.default.createDirectory(atPath: file, withIntermediateDirectories: true)) { error in

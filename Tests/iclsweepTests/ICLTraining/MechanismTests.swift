@@ -80,7 +80,7 @@ final class MechanismTests: XCTestCase {
     func testMeasuresSurviveACheckpoint() throws {
         let t = try trainer()
         XCTAssertEqual(try t.run(), .finished)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("mechanism-\(UUID().uuidString).h5")
+        let url = URL(fileURLWithPath: TemporaryFolder.path("mechanism", suffix: ".h5"))
         defer { try? FileManager.default.removeItem(at: url) }
         try t.saveCheckpoint(to: url)
         let back = try trainer()
