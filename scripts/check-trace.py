@@ -32,9 +32,9 @@ def gelu(x):
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
-def sinusoid(T, D):
+def sinusoid(T, D, scale):
     t, i = np.arange(T)[:, None], np.arange(D)[None, :]
-    angle = t / 10000 ** ((2 * (i // 2)) / D)
+    angle = t / scale ** ((2 * (i // 2)) / D)
     return np.where(i % 2 == 0, np.sin(angle), np.cos(angle))
 
 
@@ -48,7 +48,7 @@ def forward(p, x, labels, cfg):
     h = np.zeros((B, T, D))
     h[:, 0::2] = emb
     h[:, 1::2] = p["label_embedding"][labels]
-    h += sinusoid(T, D) if cfg.get("positional") == "sinusoidal" else p["position_embedding"][:T]
+    h += sinusoid(T, D, cfg.get("sinTime", 10000)) if cfg.get("positional") == "sinusoidal" else p["position_embedding"][:T]
     mask = np.tril(np.ones((T, T), dtype=bool))
     for l in range(L):
         a = layer_norm(h, p[f"layer{l}/ln/gain"], p[f"layer{l}/ln/bias"])

@@ -1,3 +1,4 @@
+import ICLSupport
 
 /// How token positions enter the model.
 public enum PositionalEncoding: String, Codable, CaseIterable {
@@ -26,6 +27,8 @@ public struct ModelConfig: Codable, Equatable {
     /// Learned positions (a table, the paper's 2-layer model) or fixed
     /// sinusoidal ones (its 12-layer model).
     public var positional: PositionalEncoding = .learned
+    /// Time scale S of sinusoidal positions, sin(t / S^(2i/D)).
+    public var sinusoidTime: Double = 10000
 
     public init(inputDim: Int, labels: Int, width: Int = 64, heads: Int = 8, layers: Int = 2,
                 pairs: Int = 2, maxPositions: Int = 32) {
@@ -48,18 +51,19 @@ public struct ModelConfig: Codable, Equatable {
     }
 
     /// Problems with the configuration, each naming the option.
-    public func problems() -> [String] {
-        var out: [String] = []
-        if inputDim < 1 { out.append("input dim must be at least 1 (got \(inputDim))") }
-        if labels < 2 { out.append("classes must be at least 2 (got \(labels))") }
-        if width < 1 { out.append("width must be at least 1 (got \(width))") }
-        if heads < 1 { out.append("heads must be at least 1 (got \(heads))") }
-        else if width % heads != 0 { out.append("heads (\(heads)) must divide width (\(width))") }
-        if layers < 1 { out.append("layers must be at least 1 (got \(layers))") }
-        if pairs < 1 { out.append("context pairs must be at least 1 (got \(pairs))") }
-        if mlpRatio < 0 { out.append("mlp-ratio must be a positive number (got \(mlpRatio))") }
+    /// Problems with the shape, each naming its field (spec path).
+    public func problems() -> [ConfigProblem] {
+        var out: [ConfigProblem] = []
+        if inputDim < 1 { out.append(ConfigProblem("data.synthetic.dim", "input size must be at least 1 (got \(inputDim))")) }
+        if labels < 2 { out.append(ConfigProblem("classes", "must be at least 2 (got \(labels))")) }
+        if width < 1 { out.append(ConfigProblem("model.width", "must be at least 1 (got \(width))")) }
+        if heads < 1 { out.append(ConfigProblem("model.heads", "must be at least 1 (got \(heads))")) }
+        else if width % heads != 0 { out.append(ConfigProblem("model.heads", "\(heads) heads must divide the width (\(width))")) }
+        if layers < 1 { out.append(ConfigProblem("model.layers", "must be at least 1 (got \(layers))")) }
+        if pairs < 1 { out.append(ConfigProblem("model.pairs", "must be at least 1 (got \(pairs))")) }
+        if mlpRatio < 0 { out.append(ConfigProblem("model.mlp_ratio", "must be a positive number (got \(mlpRatio))")) }
         if maxPositions < tokens && positional == .learned {
-            out.append("positions (\(maxPositions)) must cover the \(tokens) tokens of a sequence")
+            out.append(ConfigProblem("model.positions", "\(maxPositions) positions must cover the \(tokens) tokens of a sequence"))
         }
         return out
     }

@@ -74,11 +74,11 @@ package final class Workspace<T: ModelScalar> {
         dmlpA = ML > 0 ? make(B * T_ * R) : nil
         dmlpH = ML > 0 ? make(B * T_ * R) : nil
         if c.positional == .sinusoidal {
-            // PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(t / 10000^(2i/D))
+            // PE[t, 2i] = sin(t / S^(2i/D)), PE[t, 2i+1] = cos(t / S^(2i/D)), S the time scale (10,000 unless set)
             let table = make(T_ * D)
             for t in 0..<T_ {
                 for i in 0..<D {
-                    let angle = Double(t) / pow(10000, Double(2 * (i / 2)) / Double(D))
+                    let angle = Double(t) / pow(c.sinusoidTime, Double(2 * (i / 2)) / Double(D))
                     table.pointer[t * D + i] = T(i % 2 == 0 ? sin(angle) : cos(angle))
                 }
             }

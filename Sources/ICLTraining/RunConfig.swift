@@ -55,6 +55,8 @@ public struct RunConfig: Codable, Equatable {
     public var mlpRatio: Int?
     /// `sinusoidal` positions; nil: learned, the paper's 2-layer model.
     public var positional: PositionalEncoding?
+    /// Time scale of sinusoidal positions; nil: 10,000 (and stored configs as they were).
+    public var sinTime: Double?
     public var adam = AdamSettings()
     /// Sequences between checkpoints (0: none); a multiple of `batch`.
     public var checkpointInterval: Int = 0
@@ -62,12 +64,14 @@ public struct RunConfig: Codable, Equatable {
     /// fresh start training everything (and stored configs as they were).
     public var start: RunStart?
 
+    /// The other fields start at the paper's values; the spec's field table
+    /// (`SpecField`, which a test holds these to) sets every one.
     public init(data: DataSource, classes: Int, exemplars: Int, variant: Variant, seed: UInt64,
-                sequences: Int, evalInterval: Int, evalClasses: Int? = nil, evalExemplars: Int? = nil) {
+                sequences: Int, evalInterval: Int, evalClasses: Int, evalExemplars: Int) {
         self.data = data; self.classes = classes; self.exemplars = exemplars; self.variant = variant
         self.seed = seed; self.sequences = sequences; self.evalInterval = evalInterval
-        self.evalClasses = evalClasses ?? min(classes, 1600)
-        self.evalExemplars = evalExemplars ?? min(exemplars, 5)
+        self.evalClasses = evalClasses
+        self.evalExemplars = evalExemplars
     }
 
     /// The model this run trains; `icl_only` outputs the relabel set.
@@ -80,6 +84,7 @@ public struct RunConfig: Codable, Equatable {
                             width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
         m.mlpRatio = mlp == true ? mlpRatio ?? 4 : 0
         m.positional = positional ?? .learned
+        m.sinusoidTime = sinTime ?? 10000
         return m
     }
 
@@ -100,74 +105,77 @@ public struct RunConfig: Codable, Equatable {
         variant == .iclOnly && relabelLabels < classes ? [.icl, .trainVariant] : Evaluator.allCases
     }
 
-    /// Every problem with the config, each naming its option. Checks the data
-    /// source too (file, dataset, sizes) without loading it.
-    public func problems() -> [String] {
-        var out: [String] = []
-        func positive(_ value: Int, _ name: String) {
-            if value < 1 { out.append("\(name) must be a positive number (got \(value))") }
+    /// Every problem with the config, each naming its field by its spec
+    /// path (`ConfigProblem`). Checks the data source too (file, dataset,
+    /// sizes) without loading it.
+    public func problems() -> [ConfigProblem] {
+        var out: [ConfigProblem] = []
+        func add(_ field: String, _ message: String) { out.append(ConfigProblem(field, message)) }
+        func positive(_ value: Int, _ field: String) {
+            if value < 1 { add(field, "must be a positive number (got \(value))") }
         }
         if start?.evaluatesOnly == true {
-            if sequences != 0 { out.append("an evaluate-only run trains nothing: sequences must be 0 (got \(sequences))") }
+            if sequences != 0 { add("training.sequences", "an evaluate-only run trains nothing: must be 0 (got \(sequences))") }
         } else {
-            positive(sequences, "sequences")
+            positive(sequences, "training.sequences")
         }
-        positive(batch, "batch"); positive(evalInterval, "eval-interval")
-        positive(evalSequences, "eval-sequences"); positive(exemplars, "exemplars")
-        if classes < 2 { out.append("classes must be at least 2 (got \(classes))") }
+        positive(batch, "training.batch"); positive(evalInterval, "training.eval_interval")
+        positive(evalSequences, "evaluation.sequences"); positive(exemplars, "exemplars")
+        if classes < 2 { add("classes", "must be at least 2 (got \(classes))") }
         if batch > 0 {
-            for (value, name) in [(sequences, "sequences"), (evalInterval, "eval-interval"), (checkpointInterval, "checkpoint-interval")]
+            for (value, field) in [(sequences, "training.sequences"), (evalInterval, "training.eval_interval"),
+                                   (checkpointInterval, "training.checkpoint_interval")]
             where value > 0 && value % batch != 0 {
-                out.append("\(name) (\(value)) must be a multiple of the batch size (\(batch))")
+                add(field, "\(value) is not a multiple of the batch size (\(batch))")
             }
         }
-        if checkpointInterval < 0 { out.append("checkpoint-interval must not be negative (got \(checkpointInterval))") }
+        if checkpointInterval < 0 { add("training.checkpoint_interval", "must not be negative (got \(checkpointInterval))") }
         let lr = adam.learningRate
-        if !(lr.isFinite && lr > 0) { out.append("learning-rate must be a positive finite number (got \(lr))") }
+        if !(lr.isFinite && lr > 0) { add("training.learning_rate", "must be a positive finite number (got \(lr))") }
         if let wd = adam.weightDecay, !(wd.isFinite && wd >= 0 && lr * wd < 1) {
-            out.append("weight-decay must be a finite number >= 0 with learning-rate x weight-decay < 1 (got \(wd))")
+            add("training.weight_decay", "must be a finite number >= 0 with learning rate x weight decay < 1 (got \(wd))")
         }
-        if !(0..<1).contains(adam.beta1) || !(0..<1).contains(adam.beta2) { out.append("Adam betas must lie in [0, 1)") }
+        if !(0..<1).contains(adam.beta1) || !(0..<1).contains(adam.beta2) { add("training", "Adam's betas must lie in [0, 1)") }
         // the iwl and ciwl evaluators need `pairs` context classes besides the query's
         if evalClasses < pairs + 1 || evalClasses > classes {
-            out.append("eval-classes (\(evalClasses)) must lie between \(pairs + 1) (context pairs + 1) and classes (\(classes))")
+            add("evaluation.classes", "\(evalClasses) must lie between \(pairs + 1) (context pairs + 1) and the run's classes (\(classes))")
         }
         if evalExemplars < 1 || evalExemplars > exemplars {
-            out.append("eval-exemplars (\(evalExemplars)) must lie between 1 and exemplars (\(exemplars))")
+            add("evaluation.exemplars", "\(evalExemplars) must lie between 1 and the run's exemplars (\(exemplars))")
         }
         if classes < pairs + 1 && classes >= 2 {
-            out.append("classes (\(classes)) must be at least context pairs + 1 (\(pairs + 1))")
+            add("classes", "\(classes) must be at least context pairs + 1 (\(pairs + 1))")
         }
         if case .zipf(let alpha)? = classFrequency, !(alpha.isFinite && alpha >= 0) {
-            out.append("zipf-alpha must be a finite number >= 0 (got \(alpha))")
+            add("training.zipf_alpha", "must be a finite number >= 0 (got \(alpha))")
         }
         if variant == .iclOnly && relabelLabels < pairs {
-            out.append("relabel-set (\(relabelLabels)) must hold at least the \(pairs) labels of a context")
+            add("training.relabel_set", "\(relabelLabels) labels cannot hold the \(pairs) labels of a context")
         }
         do {
             let (k, e, dim) = try data.available()
             if case .synthetic(let s) = data {
-                if dim < 1 { out.append("dim must be a positive number (got \(dim))") }
-                if !(s.noise.isFinite && s.noise >= 0) { out.append("noise must be a finite number >= 0 (got \(s.noise))") }
+                if dim < 1 { add("data.synthetic.dim", "must be a positive number (got \(dim))") }
+                if !(s.noise.isFinite && s.noise >= 0) { add("data.synthetic.noise", "must be a finite number >= 0 (got \(s.noise))") }
             }
-            if classes > k { out.append("classes (\(classes)) exceeds the \(k) classes the data has") }
-            if exemplars > e { out.append("exemplars (\(exemplars)) exceeds the \(e) exemplars per class the data has") }
+            if classes > k { add("classes", "\(classes) exceeds the \(k) classes the data has") }
+            if exemplars > e { add("exemplars", "\(exemplars) exceeds the \(e) exemplars per class the data has") }
         } catch {
-            out.append("\(error)")
+            add("data", "\(error)")
         }
         if let b = burstiness, b < 1 || (b > 1 && 2 * b > pairs) {
-            out.append("burstiness (\(b)) must be 1, or at most half the context pairs (\(pairs)): a burst of the query "
-                       + "class and one of a distractor must fit")
+            add("training.burstiness", "\(b) must be 1, or at most half the context pairs (\(pairs)): a burst of the query "
+                + "class and one of a distractor must fit")
         }
         if let b = evalBurstiness, b < 1 || (b > 1 && 2 * b > pairs) {
-            out.append("eval-burstiness (\(b)) must be 1, or at most half the context pairs (\(pairs))")
+            add("evaluation.burstiness", "\(b) must be 1, or at most half the context pairs (\(pairs))")
         }
-        if let r = mlpRatio, r < 1 { out.append("mlp-ratio must be a positive number (got \(r))") }
-        if mlpRatio != nil && mlp != true { out.append("mlp-ratio applies only with mlp: on") }
+        if let r = mlpRatio, r < 1 { add("model.mlp_ratio", "must be a positive number (got \(r))") }
+        if mlpRatio != nil && mlp != true { add("model.mlp_ratio", "applies only with model.mlp: on") }
         if let start { out += start.problems(model: model(inputDim: 1)) }
         var model = self.model
         if model.inputDim == 0 { model.inputDim = 1 }  // already reported above
-        out += model.problems().filter { !$0.hasPrefix("classes") }
+        out += model.problems().filter { $0.field != "classes" }
         return out
     }
 
@@ -201,8 +209,8 @@ public struct RunConfig: Codable, Equatable {
     }
 }
 
-/// An invalid configuration: every problem found, each naming its option.
+/// An invalid configuration: every problem found, each naming its field.
 public struct ConfigError: Error, CustomStringConvertible {
-    public let problems: [String]
-    public var description: String { problems.joined(separator: "\n") }
+    public let problems: [ConfigProblem]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
 }

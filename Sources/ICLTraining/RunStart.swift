@@ -65,18 +65,18 @@ public struct RunStart: Codable, Equatable {
     }
 
     /// Problems with the start alone, each naming its field.
-    public func problems(model: ModelConfig) -> [String] {
-        var out: [String] = []
+    public func problems(model: ModelConfig) -> [ConfigProblem] {
+        var out: [ConfigProblem] = []
         let known = ParameterGroup.names(layers: model.layers).joined(separator: ", ")
         for g in freeze where ParameterGroup.tensors(g, in: model) == nil {
-            out.append("freeze: no parameter group '\(g)' in a \(model.layers)-layer model (groups: \(known), or a tensor name)")
+            out.append(ConfigProblem("freeze", "no parameter group '\(g)' in a \(model.layers)-layer model (groups: \(known), or a tensor name)"))
         }
         for part in parts {
             for g in part.groups where g != "rest" && ParameterGroup.tensors(g, in: model) == nil {
-                out.append("\(mode?.rawValue ?? "start"): no parameter group '\(g)' in a \(model.layers)-layer model (groups: \(known), or a tensor name)")
+                out.append(ConfigProblem(mode?.rawValue ?? "start", "no parameter group '\(g)' in a \(model.layers)-layer model (groups: \(known), or a tensor name)"))
             }
-            if part.groups.contains("rest") && mode != .evaluate { out.append("\(mode?.rawValue ?? "start"): 'rest' applies only to evaluate") }
-            if part.at < 0 { out.append("\(mode?.rawValue ?? "start"): at must not be negative (got \(part.at))") }
+            if part.groups.contains("rest") && mode != .evaluate { out.append(ConfigProblem(mode?.rawValue ?? "start", "'rest' applies only to evaluate")) }
+            if part.at < 0 { out.append(ConfigProblem(mode?.rawValue ?? "start", "at must not be negative (got \(part.at))")) }
         }
         guard out.isEmpty else { return out }
         let all = Set(Tensor.all(model))
@@ -84,21 +84,21 @@ public struct RunStart: Codable, Equatable {
         case .evaluate?:
             var seen = Set<Tensor>()
             for ts in tensors(model: model).compactMap({ $0 }) {
-                for t in ts where !seen.insert(t).inserted { out.append("evaluate: \(t.name) is taken from two checkpoints") }
+                for t in ts where !seen.insert(t).inserted { out.append(ConfigProblem("evaluate", "\(t.name) is taken from two checkpoints")) }
             }
             let missing = all.subtracting(seen)
             if !missing.isEmpty {
-                out.append("evaluate: no checkpoint gives \(Tensor.all(model).filter(missing.contains).map(\.name).joined(separator: ", ")) "
-                           + "(name them, or take the rest from one part with groups: [rest])")
+                out.append(ConfigProblem("evaluate", "no checkpoint gives \(Tensor.all(model).filter(missing.contains).map(\.name).joined(separator: ", ")) "
+                           + "(name them, or take the rest from one part with groups: [rest])"))
             }
-            if !freeze.isEmpty { out.append("freeze: an evaluate-only run trains nothing") }
+            if !freeze.isEmpty { out.append(ConfigProblem("freeze", "an evaluate-only run trains nothing")) }
         case .initialize?, .graft?:
-            if parts.count != 1 { out.append("\(mode!.rawValue): takes exactly one source") }
+            if parts.count != 1 { out.append(ConfigProblem(mode!.rawValue, "takes exactly one source")) }
             if frozen(model: model).count == all.count {
-                out.append("\(mode == .graft ? "graft and freeze leave" : "freeze leaves") nothing to train")
+                out.append(ConfigProblem(mode!.rawValue, "\(mode == .graft ? "graft and freeze leave" : "freeze leaves") nothing to train"))
             }
         case nil:
-            if frozen(model: model).count == all.count { out.append("freeze leaves nothing to train") }
+            if frozen(model: model).count == all.count { out.append(ConfigProblem("freeze", "leaves nothing to train")) }
         }
         return out
     }

@@ -62,9 +62,9 @@ struct Bench: ParsableCommand {
                   + "set OPENBLAS_CORETYPE=Haswell (or Zen) as well")
         }
         for k in classes {
-            var config = RunConfig(data: .synthetic(SyntheticData(classes: k, exemplars: 20, dim: 512, noise: 0.1, seed: 0)),
-                                   classes: k, exemplars: 20, variant: .bursty, seed: 0,
-                                   sequences: 32 * 1_000_000, evalInterval: 32 * 1_000_000)
+            // the paper's configuration at k classes, from the field table's defaults
+            var config = try RunSettings().config(classes: k, exemplars: 20, variant: .bursty, seed: 0,
+                                                  defaults: ["training.sequences": .int(32_000_000), "training.eval_interval": .int(32_000_000)])
             config.evalSequences = evalSequences
             let r = try Benchmark.training(config, seconds: seconds)
             print("\n\(Format.count(k)) classes, 20 exemplars, 512-dim inputs, batch 32 (\(Format.count(r.parameters)) parameters):")

@@ -10,7 +10,7 @@ struct ICLSweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iclsweep",
         abstract: "Sweeps of few-shot in-context learning runs over MPI, with one parallel HDF5 results file.",
-        subcommands: [RunSweep.self, Validate.self, Status.self, Verify.self, Summarize.self, Plot.self, Train.self, Toy.self, Bench.self]
+        subcommands: [RunSweep.self, Validate.self, Status.self, Verify.self, Summarize.self, Plot.self, Train.self, Toy.self, Bench.self, Fields.self]
     )
 
     /// Runs the command; an error from Foundation or the system prints as one

@@ -143,3 +143,11 @@ extension String {
     func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
+
+/// `iclsweep fields`: the spec reference (`docs/spec.md`), from the field table.
+struct Fields: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print every run field: spec path, accepted values, default, run-name tag, train option, help (Markdown).")
+
+    func run() throws { print(SpecReference.markdown(), terminator: "") }
+}

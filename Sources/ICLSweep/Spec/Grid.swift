@@ -110,13 +110,13 @@ public struct Grid: RandomAccessCollection {
         for field in SpecField.all {
             if let i = axes.firstIndex(where: { $0.name == field.path }) { field.apply(&c, values[i]) }
         }
-        if sweeps("training.class_frequency"), !sweeps("training.zipf_alpha"), let alpha = settings["training.zipf_alpha"] {
-            SpecField.byPath["training.zipf_alpha"]!.apply(&c, alpha)
+        // a setting that needs a swept field's value (zipf_alpha: class_frequency) applies after it
+        for field in SpecField.all where field.requires.map({ sweeps($0.path) }) == true && !sweeps(field.path) {
+            if let value = settings[field.path] { field.apply(&c, value) }
         }
         for (axis, value) in zip(axes, values) { axis.run?.apply(&c, value) }
-        // evaluation sets default to the run's first classes and exemplars (swept values are already set)
-        if !sweeps("evaluation.classes") { c.evalClasses = settings["evaluation.classes"]?.int ?? Swift.min(c.classes, 1600) }
-        if !sweeps("evaluation.exemplars") { c.evalExemplars = settings["evaluation.exemplars"]?.int ?? Swift.min(c.exemplars, 5) }
+        // derived defaults (evaluation classes and exemplars) from the run, unless set or swept
+        SpecField.applyDerived(&c) { sweeps($0) || settings[$0] != nil }
         return GridPoint(id: id, config: c, name: name(of: id),
                          fields: zip(axes, values).filter { $0.0.isField }.map { ($0.0.name, $0.1) })
     }
@@ -131,7 +131,8 @@ public struct Grid: RandomAccessCollection {
             throw reader.error("expected a mapping of axes, e.g. classes: [16, 64] or training.learning_rate: [1.0e-4, 3.0e-4]")
         }
         var grid = Grid(axes: [], base: RunConfig(data: .synthetic(SyntheticData(classes: 2, exemplars: 1, dim: 1, noise: 0, seed: 0)),
-                                                  classes: 2, exemplars: 1, variant: .bursty, seed: 0, sequences: 1, evalInterval: 1))
+                                                  classes: 2, exemplars: 1, variant: .bursty, seed: 0, sequences: 1, evalInterval: 1,
+                                                  evalClasses: 0, evalExemplars: 0))
         var partial: [(key: String, reader: SpecReader)] = []
         for (keyNode, valueNode) in mapping {
             guard let key = keyNode.string else { throw reader.error("keys must be plain names", line: keyNode.mark?.line) }
@@ -186,7 +187,8 @@ public struct Grid: RandomAccessCollection {
             return GridAxis(name: run.rawValue, run: run, field: nil, values: v, mainCount: v.count, reader: gridReader)
         }
         self.settings = settings
-        base = RunConfig(data: data, classes: 2, exemplars: 1, variant: .bursty, seed: 0, sequences: 1, evalInterval: 1)
+        base = RunConfig(data: data, classes: 2, exemplars: 1, variant: .bursty, seed: 0, sequences: 1, evalInterval: 1,
+                         evalClasses: 0, evalExemplars: 0)  // every field from the settings, derived ones per run
         for field in SpecField.all { if let v = settings[field.path] { field.apply(&base, v) } }
         let available = { [base] () throws -> (classes: Int, exemplars: Int, dim: Int) in
             do { return try base.data.available() } catch { throw gridReader.error("\(error)") }

@@ -67,16 +67,19 @@ enum NamedRuns {
                 field.apply(&config, value)
                 overrides.append((field.path, value))
             }
-            if keys["training.zipf_alpha"] != nil, config.classFrequency == nil {
-                throw keys["training.zipf_alpha"]!.error("applies only with class_frequency: zipf")
+            for field in SpecField.all where keys[field.path] != nil {
+                guard let (path, wanted) = field.requires else { continue }
+                let has = overrides.first { $0.path == path }?.value ?? settings[path] ?? SpecField.byPath[path]!.defaultValue
+                if has?.text != wanted {
+                    throw keys[field.path]!.error("applies only with \(path): \(wanted) (it is \(has.map { "\($0)" } ?? "unset"))")
+                }
             }
             let available: (classes: Int, exemplars: Int, dim: Int)
             do { available = try config.data.available() } catch { throw r.error("\(error)") }
             config.classes = try keys["classes"].map { try RunAxis.classes.kind.read($0).int } ?? available.classes
             config.exemplars = try keys["exemplars"].map { try RunAxis.exemplars.kind.read($0).int } ?? available.exemplars
             config.variant = try keys["variant"].map { Variant(rawValue: try RunAxis.variants.kind.read($0).text)! } ?? .bursty
-            if keys["evaluation.classes"] == nil { config.evalClasses = settings["evaluation.classes"]?.int ?? min(config.classes, 1600) }
-            if keys["evaluation.exemplars"] == nil { config.evalExemplars = settings["evaluation.exemplars"]?.int ?? min(config.exemplars, 5) }
+            SpecField.applyDerived(&config) { keys[$0] != nil || settings[$0] != nil }
             let seeds: [UInt64] = try keys["seeds"].map { s in
                 s.node.sequence == nil ? [try s.seed()] : try s.list { try $0.seed() }
             } ?? [0]

@@ -66,25 +66,43 @@ enum FieldKind {
     }
 }
 
-/// One scalar field of a sweep spec: its dotted path, what it accepts, its
-/// default, the tag it gets in run names when swept, and where it goes in a
-/// run's `RunConfig`. `SpecField.all` is the one table that parsing,
-/// defaults, grid expansion, run naming and spec comparison read.
+/// One scalar field of a run: its dotted path in a spec, what it accepts,
+/// its default (or how it is derived from the run), what it requires, the
+/// tag it gets in run names when swept, the option `train` and `bench`
+/// give it, a help line, and where it goes in a run's `RunConfig`.
+/// `SpecField.all` is the one table that parsing, defaults, grid expansion,
+/// run naming, spec comparison, the command-line options and the spec
+/// reference (`docs/spec.md`) read.
 struct SpecField {
     let path: String
     let kind: FieldKind
-    /// nil: required, or derived from the run (evaluation.classes/exemplars,
-    /// training.relabel_set: the run's class count).
+    /// nil: required, or derived from the run (`derived`).
     let defaultValue: FieldValue?
     /// Prefix of the value in run names when swept; nil: cannot be swept.
     let tag: String?
+    /// One line for the reference and `--help`.
+    let help: String
+    /// The command-line option (without `--`); nil: the key with dashes.
+    var optionName: String? = nil
+    /// How the value follows from the run when the spec does not set it.
+    var derived: Derived? = nil
+    /// Another field's value this one needs to mean anything.
+    var requires: (path: String, value: String)? = nil
     /// Sets the value in a run's config. Fields of a data source apply to
     /// that source only (`applies`).
     let apply: (inout RunConfig, FieldValue) -> Void
 
+    /// A default that follows from the run: its text, and the value (nil:
+    /// the field is left unset in the config, which then uses `text`).
+    struct Derived {
+        let text: String
+        var value: ((RunConfig) -> FieldValue)? = nil
+    }
+
     var section: String { path.split(separator: ".").dropLast().joined(separator: ".") }
     var key: String { String(path.split(separator: ".").last!) }
     var sweepable: Bool { tag != nil }
+    var option: String { optionName ?? key.replacingOccurrences(of: "_", with: "-") }
 
     /// Whether the field means anything for this data source.
     func applies(to data: DataSource) -> Bool {
@@ -94,67 +112,108 @@ struct SpecField {
         }
     }
 
-    static func synthetic(_ key: String, _ kind: FieldKind, _ defaultValue: FieldValue?, tag: String,
-                          _ set: @escaping (inout SyntheticData, FieldValue) -> Void) -> SpecField {
-        SpecField(path: "data.synthetic.\(key)", kind: kind, defaultValue: defaultValue, tag: tag) { c, v in
+    static func synthetic(_ key: String, _ kind: FieldKind, _ defaultValue: FieldValue?, tag: String, help: String,
+                          option: String? = nil, _ set: @escaping (inout SyntheticData, FieldValue) -> Void) -> SpecField {
+        SpecField(path: "data.synthetic.\(key)", kind: kind, defaultValue: defaultValue, tag: tag, help: help, optionName: option) { c, v in
             if case .synthetic(var s) = c.data { set(&s, v); c.data = .synthetic(s) }
         }
     }
 
     /// Every field a spec may set, in the order runs apply them.
     static let all: [SpecField] = [
-        .synthetic("classes", .count(min: 2), nil, tag: "dataK") { $0.classes = $1.int },
-        .synthetic("exemplars", .count(min: 1), nil, tag: "dataE") { $0.exemplars = $1.int },
-        .synthetic("dim", .count(min: 1), .int(512), tag: "dim") { $0.dim = $1.int },
-        .synthetic("noise", .number(min: 0, exclusive: false), .double(0.1), tag: "noise") { $0.noise = $1.double },
-        .synthetic("seed", .seed, .int(0), tag: "dseed") { $0.seed = UInt64($1.int) },
-        SpecField(path: "data.file.path", kind: .text, defaultValue: nil, tag: nil) { c, v in
+        .synthetic("classes", .count(min: 2), nil, tag: "dataK", help: "Classes in the synthetic table (a spec with synthetic data gives it; `train`: --classes).",
+                   option: "data-classes") { $0.classes = $1.int },
+        .synthetic("exemplars", .count(min: 1), nil, tag: "dataE", help: "Exemplars per class in the table (a spec with synthetic data gives it; `train`: --exemplars).",
+                   option: "data-exemplars") { $0.exemplars = $1.int },
+        .synthetic("dim", .count(min: 1), .int(512), tag: "dim", help: "Size of each exemplar vector.") { $0.dim = $1.int },
+        .synthetic("noise", .number(min: 0, exclusive: false), .double(0.1), tag: "noise",
+                   help: "Within-class noise scale: exemplar = class prototype + noise x N(0, I).") { $0.noise = $1.double },
+        .synthetic("seed", .seed, .int(0), tag: "dseed", help: "Seed of the synthetic table.", option: "data-seed") { $0.seed = UInt64($1.int) },
+        SpecField(path: "data.file.path", kind: .text, defaultValue: nil, tag: nil,
+                  help: "HDF5 file of exemplar features [classes, exemplars, dim] (relative to the spec's folder).", optionName: "features") { c, v in
             if case .file(var f) = c.data { f.path = v.text; c.data = .file(f) }
         },
-        SpecField(path: "data.file.dataset", kind: .text, defaultValue: .text("resnet18/224/feat"), tag: nil) { c, v in
+        SpecField(path: "data.file.dataset", kind: .text, defaultValue: .text("resnet18/224/feat"), tag: nil,
+                  help: "Dataset path inside the features file.") { c, v in
             if case .file(var f) = c.data { f.dataset = v.text; c.data = .file(f) }
         },
-        SpecField(path: "model.width", kind: .count(min: 1), defaultValue: .int(64), tag: "w") { $0.width = $1.int },
-        SpecField(path: "model.heads", kind: .count(min: 1), defaultValue: .int(8), tag: "h") { $0.heads = $1.int },
-        SpecField(path: "model.layers", kind: .count(min: 1), defaultValue: .int(2), tag: "L") { $0.layers = $1.int },
-        SpecField(path: "model.pairs", kind: .count(min: 1), defaultValue: .int(2), tag: "pairs") { $0.pairs = $1.int },
-        SpecField(path: "model.positions", kind: .count(min: 1), defaultValue: .int(32), tag: "pos") { $0.maxPositions = $1.int },
+        SpecField(path: "model.width", kind: .count(min: 1), defaultValue: .int(64), tag: "w", help: "Model width d_model.") { $0.width = $1.int },
+        SpecField(path: "model.heads", kind: .count(min: 1), defaultValue: .int(8), tag: "h", help: "Attention heads (they divide the width).") {
+            $0.heads = $1.int
+        },
+        SpecField(path: "model.layers", kind: .count(min: 1), defaultValue: .int(2), tag: "L", help: "Transformer layers.") { $0.layers = $1.int },
+        SpecField(path: "model.pairs", kind: .count(min: 1), defaultValue: .int(2), tag: "pairs", help: "Exemplar-label pairs in context.") {
+            $0.pairs = $1.int
+        },
+        SpecField(path: "model.positions", kind: .count(min: 1), defaultValue: .int(32), tag: "pos", help: "Rows of the learned position table.") {
+            $0.maxPositions = $1.int
+        },
         SpecField(path: "model.positional", kind: .choice(PositionalEncoding.allCases.map(\.rawValue)), defaultValue: .text("learned"),
-                  tag: "") { $0.positional = $1.text == "learned" ? nil : PositionalEncoding(rawValue: $1.text) },
-        SpecField(path: "model.mlp", kind: .choice(["off", "on"]), defaultValue: .text("off"), tag: "mlp") {
+                  tag: "", help: "Positions: learned (the paper's 2-layer model) or sinusoidal (its 12-layer model).") {
+            $0.positional = $1.text == "learned" ? nil : PositionalEncoding(rawValue: $1.text)
+        },
+        SpecField(path: "model.sin_time", kind: .number(min: 0, exclusive: true), defaultValue: .double(10000), tag: "sint",
+                  help: "Time scale S of sinusoidal positions, sin(t / S^(2i/D)) (the authors' 12-layer runs: 30).",
+                  requires: ("model.positional", "sinusoidal")) { $0.sinTime = $1.double == 10000 ? nil : $1.double },
+        SpecField(path: "model.mlp", kind: .choice(["off", "on"]), defaultValue: .text("off"), tag: "mlp",
+                  help: "A GELU MLP in every layer (the paper's 12-layer model); off: attention only.") {
             $0.mlp = $1.text == "on" ? true : nil
         },
-        SpecField(path: "model.mlp_ratio", kind: .count(min: 1), defaultValue: .int(4), tag: "mlpr") {
+        SpecField(path: "model.mlp_ratio", kind: .count(min: 1), defaultValue: .int(4), tag: "mlpr", help: "MLP hidden width over the model width.",
+                  requires: ("model.mlp", "on")) {
             $0.mlpRatio = $1.int == 4 ? nil : $1.int
         },
-        SpecField(path: "training.sequences", kind: .count(min: 1), defaultValue: nil, tag: "seq") { $0.sequences = $1.int },
-        SpecField(path: "training.batch", kind: .count(min: 1), defaultValue: .int(32), tag: "b") { $0.batch = $1.int },
+        SpecField(path: "training.sequences", kind: .count(min: 1), defaultValue: nil, tag: "seq",
+                  help: "Training length in sequences (a multiple of the batch).") { $0.sequences = $1.int },
+        SpecField(path: "training.batch", kind: .count(min: 1), defaultValue: .int(32), tag: "b", help: "Sequences per Adam step.") {
+            $0.batch = $1.int
+        },
         SpecField(path: "training.learning_rate", kind: .number(min: 0, exclusive: true), defaultValue: .double(1e-5),
-                  tag: "lr") { $0.adam.learningRate = $1.double },
-        SpecField(path: "training.weight_decay", kind: .number(min: 0, exclusive: false), defaultValue: .double(0), tag: "wd") {
+                  tag: "lr", help: "Adam's learning rate (constant, as the paper).") { $0.adam.learningRate = $1.double },
+        SpecField(path: "training.weight_decay", kind: .number(min: 0, exclusive: false), defaultValue: .double(0), tag: "wd",
+                  help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr x wd; 0: none, as the paper.") {
             $0.adam.weightDecay = $1.double > 0 ? $1.double : nil
         },
-        SpecField(path: "training.init_seed", kind: .seed, defaultValue: nil, tag: "init") { $0.initSeed = UInt64($1.int) },
-        SpecField(path: "training.data_seed", kind: .seed, defaultValue: nil, tag: "data") { $0.dataSeed = UInt64($1.int) },
-        SpecField(path: "training.eval_interval", kind: .count(min: 1), defaultValue: nil, tag: "evi") { $0.evalInterval = $1.int },
-        SpecField(path: "training.checkpoint_interval", kind: .count(min: 0), defaultValue: .int(0), tag: "cki") {
+        SpecField(path: "training.init_seed", kind: .seed, defaultValue: nil, tag: "init", help: "Seed of the model's initialisation.",
+                  derived: Derived(text: "the run's seed")) { $0.initSeed = UInt64($1.int) },
+        SpecField(path: "training.data_seed", kind: .seed, defaultValue: nil, tag: "data", help: "Seed of the training sequences.",
+                  optionName: "train-data-seed", derived: Derived(text: "the run's seed")) { $0.dataSeed = UInt64($1.int) },
+        SpecField(path: "training.eval_interval", kind: .count(min: 1), defaultValue: nil, tag: "evi",
+                  help: "Sequences between evaluations (a multiple of the batch; the run is also evaluated at 0 and at its end).") {
+            $0.evalInterval = $1.int
+        },
+        SpecField(path: "training.checkpoint_interval", kind: .count(min: 0), defaultValue: .int(0), tag: "cki",
+                  help: "Sequences between checkpoints (a multiple of the batch); 0: only when stopped.") {
             $0.checkpointInterval = $1.int
         },
-        SpecField(path: "training.burstiness", kind: .count(min: 1), defaultValue: .int(1), tag: "B") {
+        SpecField(path: "training.burstiness", kind: .count(min: 1), defaultValue: .int(1), tag: "B",
+                  help: "Exemplars of the query class (and as many of one distractor) in a bursty context: 1, or at most half the pairs.") {
             $0.burstiness = $1.int == 1 ? nil : $1.int
         },
-        SpecField(path: "training.relabel_set", kind: .count(min: 1), defaultValue: nil, tag: "relabel") { $0.relabelSet = $1.int },
-        SpecField(path: "training.class_frequency", kind: .choice(["uniform", "zipf"]), defaultValue: .text("uniform"), tag: "") {
+        SpecField(path: "training.relabel_set", kind: .count(min: 1), defaultValue: nil, tag: "relabel",
+                  help: "icl_only: size of the label set labels are drawn from (its number of outputs).",
+                  derived: Derived(text: "the run's class count, as the paper")) { $0.relabelSet = $1.int },
+        SpecField(path: "training.class_frequency", kind: .choice(["uniform", "zipf"]), defaultValue: .text("uniform"), tag: "",
+                  help: "How training sequences pick classes: uniform, or zipf (class k with probability proportional to (k+1)^-alpha).") {
             $0.classFrequency = $1.text == "zipf" ? .zipf(alpha: 1) : nil
         },
-        SpecField(path: "training.zipf_alpha", kind: .number(min: 0, exclusive: false), defaultValue: .double(1), tag: "alpha") {
+        SpecField(path: "training.zipf_alpha", kind: .number(min: 0, exclusive: false), defaultValue: .double(1), tag: "alpha",
+                  help: "The Zipf exponent alpha.", requires: ("training.class_frequency", "zipf")) {
             if case .zipf? = $0.classFrequency { $0.classFrequency = .zipf(alpha: $1.double) }
         },
-        SpecField(path: "evaluation.sequences", kind: .count(min: 1), defaultValue: .int(5000), tag: "evseq") { $0.evalSequences = $1.int },
-        SpecField(path: "evaluation.seed", kind: .seed, defaultValue: .int(1234), tag: "evseed") { $0.evalSeed = UInt64($1.int) },
-        SpecField(path: "evaluation.burstiness", kind: .count(min: 1), defaultValue: nil, tag: "evB") { $0.evalBurstiness = $1.int },
-        SpecField(path: "evaluation.classes", kind: .count(min: 1), defaultValue: nil, tag: "evK") { $0.evalClasses = $1.int },
-        SpecField(path: "evaluation.exemplars", kind: .count(min: 1), defaultValue: nil, tag: "evE") { $0.evalExemplars = $1.int },
+        SpecField(path: "evaluation.sequences", kind: .count(min: 1), defaultValue: .int(5000), tag: "evseq",
+                  help: "Sequences per evaluator set (the paper: 5,000).", optionName: "eval-sequences") { $0.evalSequences = $1.int },
+        SpecField(path: "evaluation.seed", kind: .seed, defaultValue: .int(1234), tag: "evseed", help: "Seed of the evaluator sets.",
+                  optionName: "eval-seed") { $0.evalSeed = UInt64($1.int) },
+        SpecField(path: "evaluation.burstiness", kind: .count(min: 1), defaultValue: nil, tag: "evB",
+                  help: "Burstiness of the icl and flip evaluator sets (the authors' 12-layer evaluators: 4).", optionName: "eval-burstiness",
+                  derived: Derived(text: "the run's training burstiness")) { $0.evalBurstiness = $1.int },
+        SpecField(path: "evaluation.classes", kind: .count(min: 1), defaultValue: nil, tag: "evK",
+                  help: "Evaluator sets draw from the first N classes.", optionName: "eval-classes",
+                  derived: Derived(text: "min(classes, 1600)") { .int(Swift.min($0.classes, 1600)) }) { $0.evalClasses = $1.int },
+        SpecField(path: "evaluation.exemplars", kind: .count(min: 1), defaultValue: nil, tag: "evE",
+                  help: "Evaluator sets draw from the first N exemplars of each class.", optionName: "eval-exemplars",
+                  derived: Derived(text: "min(exemplars, 5)") { .int(Swift.min($0.exemplars, 5)) }) { $0.evalExemplars = $1.int },
     ]
 
     static let byPath = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })

@@ -131,10 +131,6 @@ public struct SweepSpec {
         for field in active where !grid.sweeps(field.path) {
             if let v = given[field.path]?.value ?? field.defaultValue { settings[field.path] = v }
         }
-        if let alpha = given["training.zipf_alpha"], !grid.sweeps("training.class_frequency"),
-           settings["training.class_frequency"] != .text("zipf") {
-            throw alpha.reader.error("applies only with class_frequency: zipf")
-        }
         try grid.complete(data: skeleton, settings: settings, gridReader: gridReader)
         let named = try top["runs"].map { try NamedRuns.read($0, base: grid.base, grid: grid, active: active, settings: settings) } ?? []
         // (a named run's name cannot be a grid run's: entry names have no '-', grid names start K<n>-E<n>-)
@@ -172,15 +168,17 @@ public struct SweepSpec {
                     throw line(of: check.fields.first { given[$0] != nil } ?? check.fields[0]).error(problem)
                 }
             }
-            if grid.sweeps("training.zipf_alpha"), run.config.classFrequency == nil {
-                throw line(of: "training.zipf_alpha").error("run \(run.name) has uniform class frequency: a Zipf exponent "
-                                                             + "applies only with class_frequency: zipf (exclude those points)")
+            for field in SpecField.all where grid.sweeps(field.path) || given[field.path] != nil {
+                if let (path, wanted) = field.requires, runs.value(path, of: run.id).text != wanted {
+                    let swept = grid.sweeps(path) || grid.sweeps(field.path)
+                    throw line(of: field.path).error("applies only with \(path): \(wanted)" + (swept
+                        ? ", and run \(run.name) has \(path): \(runs.value(path, of: run.id)) (exclude those points)"
+                        : " (it is \(runs.value(path, of: run.id)))"))
+                }
             }
             let problems = run.config.problems()
             if let first = problems.first {
-                let axis = first.hasPrefix("classes") ? "classes" : first.hasPrefix("exemplars") ? "exemplars" : ""
-                let at = grid.axes.first(where: { $0.name == axis })?.reader ?? gridReader
-                throw at.error("run \(run.name) is impossible: \(problems.joined(separator: "; "))")
+                throw line(of: first.field).error("run \(run.name) is impossible: \(problems.map(\.description).joined(separator: "; "))")
             }
         }
         for n in runs.named {
@@ -189,10 +187,9 @@ public struct SweepSpec {
             }
             let problems = n.config.problems()
             if let first = problems.first {
-                // at the key a problem names (graft:, freeze:, ...), else the entry
-                let key = String(first.prefix { $0 != ":" && $0 != " " })
-                let at = n.keyReaders[key] ?? n.keyReaders[key == "classes" || key == "exemplars" ? key : ""] ?? n.reader
-                throw at.error("run \(n.name) is impossible: \(problems.joined(separator: "; "))")
+                // at the key the problem names (graft:, freeze:, a field), else the entry
+                throw (n.keyReaders[first.field] ?? n.reader).error("run \(n.name) is impossible: "
+                                                                    + problems.map(\.description).joined(separator: "; "))
             }
         }
     }

@@ -31,12 +31,12 @@ final class AdamTests: XCTestCase {
 
     func testNoDecayLeavesTheStoredConfigAsItWas() throws {
         var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 2, dim: 4, noise: 0.1, seed: 0)),
-                          classes: 8, exemplars: 2, variant: .bursty, seed: 0, sequences: 64, evalInterval: 32)
+                          classes: 8, exemplars: 2, variant: .bursty, seed: 0, sequences: 64, evalInterval: 32, evalClasses: 8, evalExemplars: 2)
         XCTAssertFalse(c.json.contains("weightDecay"), "existing checkpoints' configs still match")
         c.adam.weightDecay = 0.1
         XCTAssert(c.json.contains("\"weightDecay\":0.1"), c.json)
         XCTAssertEqual(try RunConfig.fromJSON(c.json), c)
         c.adam.weightDecay = -1
-        XCTAssert(c.problems().contains { $0.hasPrefix("weight-decay must be a finite number >= 0") }, "\(c.problems())")
+        XCTAssert(c.problems().contains { $0.field == "training.weight_decay" && $0.message.hasPrefix("must be a finite number >= 0") }, "\(c.problems())")
     }
 }

@@ -10,7 +10,7 @@ import XCTest
 final class MechanismTests: XCTestCase {
     func config() -> RunConfig {
         var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 4, dim: 16, noise: 0.1, seed: 2)),
-                          classes: 8, exemplars: 4, variant: .bursty, seed: 11, sequences: 512, evalInterval: 256)
+                          classes: 8, exemplars: 4, variant: .bursty, seed: 11, sequences: 512, evalInterval: 256, evalClasses: 8, evalExemplars: 4)
         c.batch = 16; c.evalSequences = 300; c.width = 16; c.heads = 2
         c.adam = AdamSettings(learningRate: 3e-3)
         return c

@@ -19,7 +19,7 @@ final class RunStartTests: XCTestCase {
 
     func config(_ variant: Variant = .bursty, seed: UInt64 = 11, sequences: Int = 1024, start: RunStart? = nil) -> RunConfig {
         var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 4, dim: 16, noise: 0.1, seed: 2)),
-                          classes: 8, exemplars: 4, variant: variant, seed: seed, sequences: sequences, evalInterval: 512)
+                          classes: 8, exemplars: 4, variant: variant, seed: seed, sequences: sequences, evalInterval: 512, evalClasses: 8, evalExemplars: 4)
         c.batch = 16; c.evalSequences = 100; c.width = 16; c.heads = 2
         c.adam = AdamSettings(learningRate: 3e-3)
         c.start = start
@@ -122,17 +122,17 @@ final class RunStartTests: XCTestCase {
     }
 
     func testProblemsNameTheField() {
-        func problems(_ start: RunStart, sequences: Int = 1024) -> [String] { config(sequences: sequences, start: start).problems() }
+        func problems(_ start: RunStart, sequences: Int = 1024) -> [String] { config(sequences: sequences, start: start).problems().map(\.description) }
         let part = { (g: [String]) in RunStart.Part(from: "main", at: 512, groups: g) }
         XCTAssertEqual(problems(RunStart(mode: .graft, parts: [part(["layer2"])], freeze: [])),
                        ["graft: no parameter group 'layer2' in a 2-layer model (groups: all, embedding, layer0, layer1, unembedding, or a tensor name)"])
-        XCTAssertEqual(problems(RunStart(mode: nil, parts: [], freeze: ["all"])), ["freeze leaves nothing to train"])
+        XCTAssertEqual(problems(RunStart(mode: nil, parts: [], freeze: ["all"])), ["freeze: leaves nothing to train"])
         XCTAssertEqual(problems(RunStart(mode: .graft, parts: [part(["embedding", "layer0"])], freeze: ["layer1", "unembedding"])),
-                       ["graft and freeze leave nothing to train"])
+                       ["graft: graft and freeze leave nothing to train"])
         XCTAssert(problems(RunStart(mode: .evaluate, parts: [part(["layer0"])], freeze: []), sequences: 0)
             .contains { $0.hasPrefix("evaluate: no checkpoint gives exemplar_embedding/weight") })
         XCTAssert(problems(RunStart(mode: .evaluate, parts: [part(["rest"])], freeze: []))
-            .contains("an evaluate-only run trains nothing: sequences must be 0 (got 1024)"))
+            .contains("training.sequences: an evaluate-only run trains nothing: must be 0 (got 1024)"))
         XCTAssertEqual(problems(RunStart(mode: .graft, parts: [part(["unembedding/weight"])], freeze: [])), [], "a tensor's own name is a group")
     }
 

@@ -11,6 +11,11 @@ final class TraceCheckTests: XCTestCase {
         try check(["--layers", "3", "--mlp", "--mlp-ratio", "2", "--positional", "sinusoidal", "--pairs", "3"])
     }
 
+    /// Sinusoidal positions at the authors' 12-layer time scale (30), not 10,000.
+    func testNumpyImplementationAgreesAtAnotherSinusoidTimeScale() throws {
+        try check(["--layers", "2", "--mlp", "--positional", "sinusoidal", "--sin-time", "30", "--pairs", "3"])
+    }
+
     func check(_ extra: [String]) throws {
         let probe = try Launcher.run(["/usr/bin/env", "python3", "-c", "import numpy, h5py"], raw: true)
         if probe.status != 0 { throw XCTSkip("python3 with numpy and h5py not available: \(probe.output)") }

@@ -17,7 +17,7 @@ final class TrainerTests: XCTestCase {
     /// A tiny learnable configuration: 8 well-separated classes in 16 dimensions.
     func tinyConfig(variant: Variant = .bursty, sequences: Int = 4096, lr: Double = 3e-3) -> RunConfig {
         var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 4, dim: 16, noise: 0.1, seed: 2)),
-                          classes: 8, exemplars: 4, variant: variant, seed: 11, sequences: sequences, evalInterval: 1024)
+                          classes: 8, exemplars: 4, variant: variant, seed: 11, sequences: sequences, evalInterval: 1024, evalClasses: 8, evalExemplars: 4)
         c.batch = 16; c.evalSequences = 200; c.width = 16; c.heads = 2
         c.adam = AdamSettings(learningRate: lr)
         return c
@@ -243,20 +243,20 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotEqual(before, after)
     }
 
-    func testInvalidConfigsNameTheOption() {
+    func testInvalidConfigsNameTheField() {
         func problems(_ edit: (inout RunConfig) -> Void) -> String {
             var c = tinyConfig()
             edit(&c)
-            return c.problems().joined(separator: " | ")
+            return c.problems().map(\.description).joined(separator: " | ")
         }
-        XCTAssert(problems { $0.classes = 1 }.contains("classes must be at least 2"))
-        XCTAssert(problems { $0.heads = 3 }.contains("heads (3) must divide width (16)"))
-        XCTAssert(problems { $0.adam.learningRate = .nan }.contains("learning-rate"))
-        XCTAssert(problems { $0.adam.learningRate = -1 }.contains("learning-rate"))
-        XCTAssert(problems { $0.sequences = 0 }.contains("sequences must be a positive number"))
-        XCTAssert(problems { $0.sequences = 100 }.contains("multiple of the batch size"))
-        XCTAssert(problems { $0.classes = 9 }.contains("exceeds the 8 classes"))
-        XCTAssert(problems { $0.exemplars = 5 }.contains("exceeds the 4 exemplars"))
+        XCTAssert(problems { $0.classes = 1 }.contains("classes: must be at least 2"))
+        XCTAssert(problems { $0.heads = 3 }.contains("model.heads: 3 heads must divide the width (16)"))
+        XCTAssert(problems { $0.adam.learningRate = .nan }.contains("training.learning_rate: must be a positive finite number"))
+        XCTAssert(problems { $0.adam.learningRate = -1 }.contains("training.learning_rate: must be a positive finite number"))
+        XCTAssert(problems { $0.sequences = 0 }.contains("training.sequences: must be a positive number"))
+        XCTAssert(problems { $0.sequences = 100 }.contains("training.sequences: 100 is not a multiple of the batch size (16)"))
+        XCTAssert(problems { $0.classes = 9 }.contains("classes: 9 exceeds the 8 classes"))
+        XCTAssert(problems { $0.exemplars = 5 }.contains("exemplars: 5 exceeds the 4 exemplars"))
         XCTAssertEqual(problems { _ in }, "")
     }
 
@@ -264,7 +264,7 @@ final class TrainerTests: XCTestCase {
     /// flip sets with burstiness 4 (`evaluation.burstiness`), the others the run's.
     func testEvaluatorSetsDrawWithTheirBurstiness() throws {
         var c = RunConfig(data: .synthetic(SyntheticData(classes: 40, exemplars: 4, dim: 8, noise: 0.1, seed: 2)),
-                          classes: 40, exemplars: 4, variant: .bursty, seed: 1, sequences: 64, evalInterval: 64)
+                          classes: 40, exemplars: 4, variant: .bursty, seed: 1, sequences: 64, evalInterval: 64, evalClasses: 40, evalExemplars: 4)
         c.batch = 16; c.evalSequences = 50; c.width = 16; c.heads = 2; c.pairs = 8; c.burstiness = 3; c.evalBurstiness = 4
         let t = try makeTrainer(c)
         func queryClassCount(_ e: Evaluator) -> Set<Int> {
@@ -281,7 +281,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(queryClassCount(.flip), [4])
         XCTAssertEqual(queryClassCount(.ciwl), [0])
         c.evalBurstiness = 5
-        XCTAssert(c.problems().contains("eval-burstiness (5) must be 1, or at most half the context pairs (8)"))
+        XCTAssert(c.problems().contains(ConfigProblem("evaluation.burstiness", "5 must be 1, or at most half the context pairs (8)")))
     }
 }
 

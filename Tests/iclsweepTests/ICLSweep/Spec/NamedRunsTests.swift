@@ -99,7 +99,7 @@ final class NamedRunsTests: XCTestCase {
         e = error(edited("groups: [layer1, unembedding]", "groups: [layer2, unembedding]"))
         XCTAssert(e.hasPrefix("/tmp/chain.yaml:18: runs.icl_only_graftl1.graft: run icl_only_graftl1 is impossible: graft: no parameter group 'layer2'"), e)
         e = error(edited("  ciwl_only:\n    variant: ciwl_only", "  ciwl_only:\n    variant: ciwl_only\n    freeze: [all]"))
-        XCTAssert(e.contains(":16: runs.ciwl_only.freeze: run ciwl_only is impossible: freeze leaves nothing to train"), e)
+        XCTAssert(e.contains(":16: runs.ciwl_only.freeze: run ciwl_only is impossible: freeze: leaves nothing to train"), e)
         // a source with other class counts: the unembedding does not fit
         e = error(edited("  main:\n    variant: bursty", "  main:\n    variant: bursty\n    classes: 8"))
         XCTAssert(e.hasPrefix("/tmp/chain.yaml:") && e.contains("runs.icl_only_graftl1.graft.groups: unembedding/weight does not fit: [64, 8] in 'main', [64, 16] in this run's model"), e)
