@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks an `iclsweep train --trace FILE` trace with an independent numpy
-implementation written from the README's description: the forward pass to
+implementation written from the description in docs/model.md: the forward pass to
 the query logits, the loss, every gradient tensor (against central finite
 differences of this numpy forward, in float64) and the Adam update.
 

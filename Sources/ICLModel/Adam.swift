@@ -2,7 +2,9 @@
 /// Adam as optax applies it: `m = b1 m + (1-b1) g`, `v = b2 v + (1-b2) g^2`,
 /// `p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`; no weight decay.
 public struct AdamSettings: Codable, Equatable {
-    public var learningRate: Double = 1e-5
+    /// The paper's learning rate (1e-5), the default of `training.learning_rate`.
+    public static let paperLearningRate = 1e-5
+    public var learningRate: Double = AdamSettings.paperLearningRate
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
     public var eps: Double = 1e-8
@@ -10,7 +12,7 @@ public struct AdamSettings: Codable, Equatable {
     /// multiplied by `1 - learningRate * weightDecay`. nil (the paper's plain
     /// Adam) leaves the stored config, and so existing checkpoints, as they were.
     public var weightDecay: Double?
-    public init(learningRate: Double = 1e-5) { self.learningRate = learningRate }
+    public init(learningRate: Double = AdamSettings.paperLearningRate) { self.learningRate = learningRate }
 }
 
 package final class Adam<T: ModelScalar> {

@@ -70,7 +70,7 @@ public enum Tensor: Hashable {
         }
     }
 
-    /// The name used in checkpoints, traces and the README.
+    /// The name used in checkpoints, traces and docs/model.md.
     public var name: String {
         switch self {
         case .exemplarWeight: return "exemplar_embedding/weight"

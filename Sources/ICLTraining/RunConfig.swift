@@ -3,6 +3,23 @@ import ICLSupport
 import ICLData
 import ICLModel
 
+/// The paper's values of a run's settings, each written once: a `RunConfig`
+/// starts from them, the spec's field table (`SpecField`) gives them as its
+/// defaults, and an optional field left nil means the value here.
+public enum PaperValues {
+    public static let batch = 32, evalSequences = 5000, width = 64, heads = 8, layers = 2, pairs = 2, positions = 32
+    public static let evalSeed: UInt64 = 1234
+    /// MLP hidden width over the model width, when the model has MLPs.
+    public static let mlpRatio = 4
+    /// Exemplars of the query class in a bursty context (the paper's 2-pair setup).
+    public static let burstiness = 1
+    /// Time scale of sinusoidal positions.
+    public static let sinusoidTime = 10000.0
+    /// Evaluator sets draw from at most the first 1,600 classes and 5 exemplars.
+    public static let evalClasses = 1600, evalExemplars = 5
+    public static let learningRate = AdamSettings.paperLearningRate
+}
+
 /// Everything that defines one training run (one grid point of a sweep).
 /// Two runs with equal configs compute bitwise-identical results.
 public struct RunConfig: Codable, Equatable {
@@ -18,12 +35,12 @@ public struct RunConfig: Codable, Equatable {
     public var dataSeed: UInt64?
     /// Training length in sequences; a multiple of `batch`.
     public var sequences: Int
-    public var batch: Int = 32
+    public var batch: Int = PaperValues.batch
     /// Sequences between evaluations; a multiple of `batch`.
     public var evalInterval: Int
     /// Sequences per evaluator set.
-    public var evalSequences: Int = 5000
-    public var evalSeed: UInt64 = 1234
+    public var evalSequences: Int = PaperValues.evalSequences
+    public var evalSeed: UInt64 = PaperValues.evalSeed
     /// Evaluator sets are drawn from the first `evalClasses` classes and
     /// first `evalExemplars` exemplars (the paper: 1,600 and 5).
     public var evalClasses: Int
@@ -32,22 +49,25 @@ public struct RunConfig: Codable, Equatable {
     /// outputs. nil: the run's class count, as the paper (`fs_relabel` over
     /// 12,800 labels); stored configs without it read as nil.
     public var relabelSet: Int?
+    /// The burstiness of training sequences, and of the icl and flip evaluator sets.
+    public var trainingBurstiness: Int { burstiness ?? PaperValues.burstiness }
+    public var evaluationBurstiness: Int { evalBurstiness ?? trainingBurstiness }
     /// The size of the relabel set in effect.
     public var relabelLabels: Int { relabelSet ?? classes }
     /// How training sequences pick classes; nil is uniform (and leaves the
     /// stored config, and so existing checkpoints, as they were).
     public var classFrequency: ClassFrequency?
-    public var width: Int = 64
-    public var heads: Int = 8
-    public var layers: Int = 2
-    public var pairs: Int = 2
+    public var width: Int = PaperValues.width
+    public var heads: Int = PaperValues.heads
+    public var layers: Int = PaperValues.layers
+    public var pairs: Int = PaperValues.pairs
     /// Exemplars of the query class in a bursty context (and as many of one
     /// distractor); nil: 1, the paper's 2-pair setup. The 12-layer model: 3 of 8 pairs.
     public var burstiness: Int?
     /// Burstiness of the `icl` and `flip` evaluator sets; nil: the run's
     /// (the authors' 12-layer evaluators use 4 with training burstiness 3).
     public var evalBurstiness: Int?
-    public var maxPositions: Int = 32
+    public var maxPositions: Int = PaperValues.positions
     /// An MLP in every layer (the paper's 12-layer model); nil: none, the
     /// paper's attention-only model (and stored configs as they were).
     public var mlp: Bool?
@@ -82,9 +102,9 @@ public struct RunConfig: Codable, Equatable {
     public func model(inputDim: Int) -> ModelConfig {
         var m = ModelConfig(inputDim: inputDim, labels: variant == .iclOnly ? relabelLabels : classes,
                             width: width, heads: heads, layers: layers, pairs: pairs, maxPositions: maxPositions)
-        m.mlpRatio = mlp == true ? mlpRatio ?? 4 : 0
+        m.mlpRatio = mlp == true ? mlpRatio ?? PaperValues.mlpRatio : 0
         m.positional = positional ?? .learned
-        m.sinusoidTime = sinTime ?? 10000
+        m.sinusoidTime = sinTime ?? PaperValues.sinusoidTime
         return m
     }
 

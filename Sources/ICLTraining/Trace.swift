@@ -4,7 +4,7 @@ import ICLModel
 
 /// Records one training step in full for an independent implementation to
 /// check: parameters before, the batch, query logits, loss, every gradient
-/// and the parameters after the Adam update. Layout: see the README.
+/// and the parameters after the Adam update. Layout: docs/model.md, "Trace format".
 public final class TraceRecorder {
     let file: H5File
 

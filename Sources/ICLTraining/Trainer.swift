@@ -77,13 +77,13 @@ public final class Trainer {
         adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(model: modelConfig) ?? [])
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
                                   tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
-                                  frequency: config.classFrequency ?? .uniform, burstiness: config.burstiness ?? 1)
+                                  frequency: config.classFrequency ?? .uniform, burstiness: config.trainingBurstiness)
         evalSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
                                       tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
-                                      burstiness: config.burstiness ?? 1)
+                                      burstiness: config.trainingBurstiness)
         incontextSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
                                            tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
-                                           burstiness: config.evalBurstiness ?? config.burstiness ?? 1)
+                                           burstiness: config.evaluationBurstiness)
         workspace = Workspace(modelConfig, batch: config.batch)
         rng = RNG(seed: config.dataSeed ?? config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)

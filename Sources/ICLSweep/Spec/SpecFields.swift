@@ -137,38 +137,38 @@ struct SpecField {
                   help: "Dataset path inside the features file.") { c, v in
             if case .file(var f) = c.data { f.dataset = v.text; c.data = .file(f) }
         },
-        SpecField(path: "model.width", kind: .count(min: 1), defaultValue: .int(64), tag: "w", help: "Model width d_model.") { $0.width = $1.int },
-        SpecField(path: "model.heads", kind: .count(min: 1), defaultValue: .int(8), tag: "h", help: "Attention heads (they divide the width).") {
+        SpecField(path: "model.width", kind: .count(min: 1), defaultValue: .int(PaperValues.width), tag: "w", help: "Model width d_model.") { $0.width = $1.int },
+        SpecField(path: "model.heads", kind: .count(min: 1), defaultValue: .int(PaperValues.heads), tag: "h", help: "Attention heads (they divide the width).") {
             $0.heads = $1.int
         },
-        SpecField(path: "model.layers", kind: .count(min: 1), defaultValue: .int(2), tag: "L", help: "Transformer layers.") { $0.layers = $1.int },
-        SpecField(path: "model.pairs", kind: .count(min: 1), defaultValue: .int(2), tag: "pairs", help: "Exemplar-label pairs in context.") {
+        SpecField(path: "model.layers", kind: .count(min: 1), defaultValue: .int(PaperValues.layers), tag: "L", help: "Transformer layers.") { $0.layers = $1.int },
+        SpecField(path: "model.pairs", kind: .count(min: 1), defaultValue: .int(PaperValues.pairs), tag: "pairs", help: "Exemplar-label pairs in context.") {
             $0.pairs = $1.int
         },
-        SpecField(path: "model.positions", kind: .count(min: 1), defaultValue: .int(32), tag: "pos", help: "Rows of the learned position table.") {
+        SpecField(path: "model.positions", kind: .count(min: 1), defaultValue: .int(PaperValues.positions), tag: "pos", help: "Rows of the learned position table.") {
             $0.maxPositions = $1.int
         },
         SpecField(path: "model.positional", kind: .choice(PositionalEncoding.allCases.map(\.rawValue)), defaultValue: .text("learned"),
                   tag: "", help: "Positions: learned (the paper's 2-layer model) or sinusoidal (its 12-layer model).") {
             $0.positional = $1.text == "learned" ? nil : PositionalEncoding(rawValue: $1.text)
         },
-        SpecField(path: "model.sin_time", kind: .number(min: 0, exclusive: true), defaultValue: .double(10000), tag: "sint",
+        SpecField(path: "model.sin_time", kind: .number(min: 0, exclusive: true), defaultValue: .double(PaperValues.sinusoidTime), tag: "sint",
                   help: "Time scale S of sinusoidal positions, sin(t / S^(2i/D)) (the authors' 12-layer runs: 30).",
-                  requires: ("model.positional", "sinusoidal")) { $0.sinTime = $1.double == 10000 ? nil : $1.double },
+                  requires: ("model.positional", "sinusoidal")) { $0.sinTime = $1.double == PaperValues.sinusoidTime ? nil : $1.double },
         SpecField(path: "model.mlp", kind: .choice(["off", "on"]), defaultValue: .text("off"), tag: "mlp",
                   help: "A GELU MLP in every layer (the paper's 12-layer model); off: attention only.") {
             $0.mlp = $1.text == "on" ? true : nil
         },
-        SpecField(path: "model.mlp_ratio", kind: .count(min: 1), defaultValue: .int(4), tag: "mlpr", help: "MLP hidden width over the model width.",
+        SpecField(path: "model.mlp_ratio", kind: .count(min: 1), defaultValue: .int(PaperValues.mlpRatio), tag: "mlpr", help: "MLP hidden width over the model width.",
                   requires: ("model.mlp", "on")) {
-            $0.mlpRatio = $1.int == 4 ? nil : $1.int
+            $0.mlpRatio = $1.int == PaperValues.mlpRatio ? nil : $1.int
         },
         SpecField(path: "training.sequences", kind: .count(min: 1), defaultValue: nil, tag: "seq",
                   help: "Training length in sequences (a multiple of the batch).") { $0.sequences = $1.int },
-        SpecField(path: "training.batch", kind: .count(min: 1), defaultValue: .int(32), tag: "b", help: "Sequences per Adam step.") {
+        SpecField(path: "training.batch", kind: .count(min: 1), defaultValue: .int(PaperValues.batch), tag: "b", help: "Sequences per Adam step.") {
             $0.batch = $1.int
         },
-        SpecField(path: "training.learning_rate", kind: .number(min: 0, exclusive: true), defaultValue: .double(1e-5),
+        SpecField(path: "training.learning_rate", kind: .number(min: 0, exclusive: true), defaultValue: .double(PaperValues.learningRate),
                   tag: "lr", help: "Adam's learning rate (constant, as the paper).") { $0.adam.learningRate = $1.double },
         SpecField(path: "training.weight_decay", kind: .number(min: 0, exclusive: false), defaultValue: .double(0), tag: "wd",
                   help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr x wd; 0: none, as the paper.") {
@@ -186,9 +186,9 @@ struct SpecField {
                   help: "Sequences between checkpoints (a multiple of the batch); 0: only when stopped.") {
             $0.checkpointInterval = $1.int
         },
-        SpecField(path: "training.burstiness", kind: .count(min: 1), defaultValue: .int(1), tag: "B",
+        SpecField(path: "training.burstiness", kind: .count(min: 1), defaultValue: .int(PaperValues.burstiness), tag: "B",
                   help: "Exemplars of the query class (and as many of one distractor) in a bursty context: 1, or at most half the pairs.") {
-            $0.burstiness = $1.int == 1 ? nil : $1.int
+            $0.burstiness = $1.int == PaperValues.burstiness ? nil : $1.int
         },
         SpecField(path: "training.relabel_set", kind: .count(min: 1), defaultValue: nil, tag: "relabel",
                   help: "icl_only: size of the label set labels are drawn from (its number of outputs).",
@@ -201,19 +201,19 @@ struct SpecField {
                   help: "The Zipf exponent alpha.", requires: ("training.class_frequency", "zipf")) {
             if case .zipf? = $0.classFrequency { $0.classFrequency = .zipf(alpha: $1.double) }
         },
-        SpecField(path: "evaluation.sequences", kind: .count(min: 1), defaultValue: .int(5000), tag: "evseq",
+        SpecField(path: "evaluation.sequences", kind: .count(min: 1), defaultValue: .int(PaperValues.evalSequences), tag: "evseq",
                   help: "Sequences per evaluator set (the paper: 5,000).", optionName: "eval-sequences") { $0.evalSequences = $1.int },
-        SpecField(path: "evaluation.seed", kind: .seed, defaultValue: .int(1234), tag: "evseed", help: "Seed of the evaluator sets.",
+        SpecField(path: "evaluation.seed", kind: .seed, defaultValue: .int(Int(PaperValues.evalSeed)), tag: "evseed", help: "Seed of the evaluator sets.",
                   optionName: "eval-seed") { $0.evalSeed = UInt64($1.int) },
         SpecField(path: "evaluation.burstiness", kind: .count(min: 1), defaultValue: nil, tag: "evB",
                   help: "Burstiness of the icl and flip evaluator sets (the authors' 12-layer evaluators: 4).", optionName: "eval-burstiness",
                   derived: Derived(text: "the run's training burstiness")) { $0.evalBurstiness = $1.int },
         SpecField(path: "evaluation.classes", kind: .count(min: 1), defaultValue: nil, tag: "evK",
                   help: "Evaluator sets draw from the first N classes.", optionName: "eval-classes",
-                  derived: Derived(text: "min(classes, 1600)") { .int(Swift.min($0.classes, 1600)) }) { $0.evalClasses = $1.int },
+                  derived: Derived(text: "min(classes, \(PaperValues.evalClasses))") { .int(Swift.min($0.classes, PaperValues.evalClasses)) }) { $0.evalClasses = $1.int },
         SpecField(path: "evaluation.exemplars", kind: .count(min: 1), defaultValue: nil, tag: "evE",
                   help: "Evaluator sets draw from the first N exemplars of each class.", optionName: "eval-exemplars",
-                  derived: Derived(text: "min(exemplars, 5)") { .int(Swift.min($0.exemplars, 5)) }) { $0.evalExemplars = $1.int },
+                  derived: Derived(text: "min(exemplars, \(PaperValues.evalExemplars))") { .int(Swift.min($0.exemplars, PaperValues.evalExemplars)) }) { $0.evalExemplars = $1.int },
     ]
 
     static let byPath = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })

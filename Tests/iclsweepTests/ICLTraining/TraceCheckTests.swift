@@ -1,7 +1,7 @@
 import XCTest
 
 /// The trace, read by an independent numpy implementation written from the
-/// README (scripts/check-trace.py): logits, loss, every gradient and the
+/// description in docs/model.md (scripts/check-trace.py): logits, loss, every gradient and the
 /// Adam update must agree.
 final class TraceCheckTests: XCTestCase {
     func testNumpyImplementationAgreesWithTheTrace() throws { try check([]) }
