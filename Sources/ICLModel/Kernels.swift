@@ -152,6 +152,54 @@ package enum Kernels {
         return (maxValue, sum)
     }
 
+    // MARK: - GELU (tanh approximation) as x sigmoid(2u)
+
+    /// gelu(x) = 0.5 x (1 + tanh(u)) = x sigmoid(2u), 2u = x (A + B x^2),
+    /// A = 2 sqrt(2/pi), B = A 0.044715 (Float-rounded): no 1 + tanh cancels
+    /// for negative x. Within a few ulp of the correctly rounded function
+    /// (`KernelsTests` states the bound); the same bits at every width.
+    static let geluA: Float = 1.59576917, geluB: Float = 0.0713548139, geluB3: Float = 0.214064449
+
+    /// sigmoid(x (A + B x^2)) for 8 lanes.
+    @inline(__always)
+    static func geluSigmoid(_ x: V) -> V {
+        let z = x * (V(repeating: geluA) + V(repeating: geluB) * (x * x))
+        return V(repeating: 1) / (V(repeating: 1) + exp(V(repeating: 0) - z))
+    }
+
+    /// out (n) = gelu(inp); in C with AVX2/AVX-512 where the CPU has it.
+    static func geluForward(_ out: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>, count n: Int, useC: Bool = vectorC) {
+        if useC { iclsweep_gelu_forward(out, inp, n); return }
+        let whole = n / 8 * 8, ir = UnsafeRawPointer(inp), or = UnsafeMutableRawPointer(out)
+        var i = 0
+        while i < whole {
+            let x = ir.loadUnaligned(fromByteOffset: i * 4, as: V.self)
+            or.storeBytes(of: x * geluSigmoid(x), toByteOffset: i * 4, as: V.self)
+            i += 8
+        }
+        for j in whole..<n { out[j] = (V(repeating: inp[j]) * geluSigmoid(V(repeating: inp[j])))[0] }
+    }
+
+    /// dinp (n) += dout * gelu'(inp), gelu'(x) = s + x s (1 - s) (A + 3B x^2), s = sigmoid(2u).
+    static func geluBackward(_ dinp: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>,
+                             count n: Int, useC: Bool = vectorC) {
+        if useC { iclsweep_gelu_backward(dinp, dout, inp, n); return }
+        @inline(__always) func slope(_ x: V) -> V {
+            let s = geluSigmoid(x)
+            return s + x * s * (V(repeating: 1) - s) * (V(repeating: geluA) + V(repeating: geluB3) * (x * x))
+        }
+        let whole = n / 8 * 8, ir = UnsafeRawPointer(inp), gr = UnsafeRawPointer(dout), dr = UnsafeMutableRawPointer(dinp)
+        var i = 0
+        while i < whole {
+            let o = i * 4
+            let d = dr.loadUnaligned(fromByteOffset: o, as: V.self)
+                + gr.loadUnaligned(fromByteOffset: o, as: V.self) * slope(ir.loadUnaligned(fromByteOffset: o, as: V.self))
+            dr.storeBytes(of: d, toByteOffset: o, as: V.self)
+            i += 8
+        }
+        for j in whole..<n { dinp[j] = dinp[j] + dout[j] * slope(V(repeating: inp[j]))[0] }
+    }
+
     /// Correctly rounded square root of 8 lanes. The standard library's
     /// SIMD `squareRoot()` runs lane by lane; SSE's `sqrtps` gives the same
     /// IEEE results four at a time.

@@ -74,8 +74,11 @@ package enum Layers {
 
     static let geluC = 0.7978845608028654  // sqrt(2 / pi)
 
-    /// out (N) = 0.5 x (1 + tanh(c (x + 0.044715 x^3))); inp (N)
+    /// out (N) = 0.5 x (1 + tanh(c (x + 0.044715 x^3))); inp (N). Float:
+    /// the vector kernel (`Kernels.geluForward`, the same function as x
+    /// sigmoid(2u)); Double (the gradient check): this formula.
     static func geluForward<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, _ inp: UnsafePointer<T>, N: Int) {
+        if T.self == Float.self { Kernels.geluForward(Kernels.f(out), Kernels.f(inp), count: N); return }
         let c = T(geluC), k = T(0.044715)
         for i in 0..<N {
             let x = inp[i]
@@ -86,6 +89,7 @@ package enum Layers {
     /// dinp (N) += dout * gelu'(inp)
     static func geluBackward<T: ModelScalar>(_ dinp: UnsafeMutablePointer<T>, _ dout: UnsafePointer<T>,
                                              _ inp: UnsafePointer<T>, N: Int) {
+        if T.self == Float.self { Kernels.geluBackward(Kernels.f(dinp), Kernels.f(dout), Kernels.f(inp), count: N); return }
         let c = T(geluC), k = T(0.044715)
         for i in 0..<N {
             let x = inp[i]

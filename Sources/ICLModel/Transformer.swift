@@ -108,10 +108,14 @@ public struct StepTimes {
     public var backwardProducts = 0.0
     /// LayerNorms and the copies between blocks, forward and backward.
     public var norms = 0.0
+    /// The MLPs' products (and bias adds), forward and backward.
+    public var mlpProducts = 0.0
+    /// GELU, forward and backward.
+    public var gelu = 0.0
     public var adam = 0.0
     public init() {}
     public var total: Double {
-        sampling + embedding + layerProducts + attention + unembedding + loss + backwardProducts + norms + adam
+        sampling + embedding + layerProducts + attention + unembedding + loss + backwardProducts + norms + mlpProducts + gelu + adam
     }
 }
 
@@ -169,14 +173,16 @@ package struct Transformer<T: ModelScalar> {
                                 ws.resMid[l].pointer, p[.mlpLnGain(l)], p[.mlpLnBias(l)], N: N, C: D)
         clock.lap(\.norms)
         Layers.linearForward(ws.mlpH[l].pointer, ws.mlpLn[l].pointer, p[.mlpIn(l)], p[.mlpInBias(l)], N: N, C: D, OC: R)
+        clock.lap(\.mlpProducts)
         Layers.geluForward(ws.mlpA[l].pointer, ws.mlpH[l].pointer, N: N * R)
+        clock.lap(\.gelu)
         // res[l+1] = resMid[l] + (mlpA @ W2 + b2)
         let out = ws.res[l + 1].pointer
         out.update(from: ws.resMid[l].pointer, count: N * D)
         let b2 = p[.mlpOutBias(l)]
         for n in 0..<N { for i in 0..<D { out[n * D + i] += b2[i] } }
         gemm(M: N, N: D, K: R, A: ws.mlpA[l].pointer, B: p[.mlpOut(l)], beta: 1, C: out)
-        clock.lap(\.layerProducts)
+        clock.lap(\.mlpProducts)
     }
 
     /// dres (N, D): the gradient at res[l+1] in, at resMid[l] out (the residual passes, plus the branch).
@@ -186,11 +192,13 @@ package struct Transformer<T: ModelScalar> {
         dA.zero(); dH.zero()
         Layers.linearBackward(dA.pointer, g[.mlpOut(l)], g[.mlpOutBias(l)], ws.dres.pointer, ws.mlpA[l].pointer,
                               p[.mlpOut(l)], N: N, C: R, OC: D)
+        clock.lap(\.mlpProducts)
         Layers.geluBackward(dH.pointer, dA.pointer, ws.mlpH[l].pointer, N: N * R)
+        clock.lap(\.gelu)
         ws.dln.zero()
         Layers.linearBackward(ws.dln.pointer, g[.mlpIn(l)], g[.mlpInBias(l)], dH.pointer, ws.mlpLn[l].pointer,
                               p[.mlpIn(l)], N: N, C: D, OC: R)
-        clock.lap(\.backwardProducts)
+        clock.lap(\.mlpProducts)
         Layers.layerNormBackward(ws.dres.pointer, g[.mlpLnGain(l)], g[.mlpLnBias(l)], ws.dln.pointer, ws.resMid[l].pointer,
                                  ws.mlpMean[l].pointer, ws.mlpRstd[l].pointer, p[.mlpLnGain(l)], N: N, C: D)
         clock.lap(\.norms)

@@ -167,6 +167,11 @@ public struct StepWork {
     public var lossBytes: Double
     /// Parameters, gradients and both moments read; parameters, moments and zeroed gradients written.
     public var adamBytes: Double
+    /// The MLPs' two products per layer, forward and (twice) backward.
+    public var mlpFlops: Double
+    /// GELU: forward reads and writes N x hidden; backward reads the input and
+    /// the gradient and reads and writes the input's gradient.
+    public var geluBytes: Double
 
     public init(_ m: ModelConfig, batch: Int, parameters: Int) {
         let B = Double(batch), D = Double(m.width), T = Double(m.tokens), N = B * T, C = Double(m.outputs)
@@ -179,5 +184,8 @@ public struct StepWork {
         attentionFlops = 3 * Double(m.layers) * 2 * 2 * B * D * T * (T + 1) / 2
         lossBytes = 5 * B * C * 4
         adamBytes = 8 * Double(parameters) * 4
+        let hidden = N * Double(m.mlpRatio) * D
+        mlpFlops = Double(m.layers) * 3 * 2 * (2 * hidden * D)
+        geluBytes = Double(m.layers) * (2 + 4) * hidden * 4
     }
 }

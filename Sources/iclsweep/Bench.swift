@@ -21,6 +21,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Sequences per evaluator in the timed evaluation (the paper: 5,000).") var evalSequences = 5_000
     @Option(help: "Training sequences between evaluations, for the rate over a run (the paper: 100,000).")
     var evalInterval = 100_000
+    @Option(help: "A sweep spec whose runs --run names (e.g. sweeps/paper-suite.yaml).") var spec: String?
+    @Option(name: .customLong("run"), help: "A run of --spec to measure as the spec trains it (e.g. 12l), after the --classes configurations.")
+    var runs: [String] = []
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp(
+        "Fields of the --classes configurations: --OPTION VALUE or --set PATH=VALUE, as `train` takes them (e.g. --layers 12 --mlp).",
+        valueName: "field options"))
+    var fields: [String] = []
 
     func validate() throws {
         if !(seconds > 0) { throw ValidationError("--seconds must be a positive number (got \(seconds))") }
@@ -29,6 +36,7 @@ struct Bench: ParsableCommand {
         }
         if evalSequences < 1 { throw ValidationError("--eval-sequences must be a positive number (got \(evalSequences))") }
         if evalInterval < 1 { throw ValidationError("--eval-interval must be a positive number (got \(evalInterval))") }
+        if !runs.isEmpty && spec == nil { throw ValidationError("--run needs --spec, the sweep spec the run is in") }
         if let lanes = simdLanes {
             guard lanes == 8 || lanes == 16 else {
                 throw ValidationError("--simd-lanes must be 8 (AVX2) or 16 (AVX-512), got \(lanes)")
@@ -61,13 +69,32 @@ struct Bench: ParsableCommand {
             print("note: OpenBLAS still runs its \(core) (AVX-512) kernels; for what an AVX2 CPU runs, "
                   + "set OPENBLAS_CORETYPE=Haswell (or Zen) as well")
         }
+        var settings = RunSettings()
+        try settings.read(fields)
+        var configurations: [(title: String, config: RunConfig)] = []
         for k in classes {
-            // the paper's configuration at k classes, from the field table's defaults
-            var config = try RunSettings().config(classes: k, exemplars: 20, variant: .bursty, seed: 0,
-                                                  defaults: ["training.sequences": .int(32_000_000), "training.eval_interval": .int(32_000_000)])
+            // the paper's configuration at k classes (the field table's defaults), with the given fields
+            let c = try settings.config(classes: k, exemplars: 20, variant: .bursty, seed: 0,
+                                        defaults: ["training.sequences": .int(32_000_000), "training.eval_interval": .int(32_000_000)])
+            configurations.append(("\(Format.count(k)) classes, \(c.exemplars) exemplars", c))
+        }
+        if let spec {
+            let s = try SweepSpec.load(path: spec)
+            for name in runs {
+                guard let id = (0..<s.runs.count).first(where: { s.runs.name(of: $0) == name }) else {
+                    throw ValidationError("--run: no run named '\(name)' in \(spec)")
+                }
+                let c = s.runs.config(of: id)
+                configurations.append(("run \(name) of \(spec): \(Format.count(c.classes)) classes", c))
+            }
+        }
+        for (title, base) in configurations {
+            var config = base
             config.evalSequences = evalSequences
             let r = try Benchmark.training(config, seconds: seconds)
-            print("\n\(Format.count(k)) classes, 20 exemplars, 512-dim inputs, batch 32 (\(Format.count(r.parameters)) parameters):")
+            let m = config.model
+            print("\n\(title), \(m.inputDim)-dim inputs, \(m.layers) layers\(m.mlpRatio > 0 ? " with MLPs (x\(m.mlpRatio))" : ""), "
+                  + "\(m.pairs) pairs, batch \(config.batch) (\(Format.count(r.parameters)) parameters):")
             print(String(format: "  throughput  %8.0f sequences/s  (%d steps, %.2f ms/step)", r.sequencesPerSecond, r.steps,
                          1000 * r.secondsPerStep))
             print(String(format: "  products    %.3g FLOPs per step -> %.1f GFLOP/s over the whole step, %.0f%% of the FMA peak",
@@ -92,6 +119,10 @@ struct Bench: ParsableCommand {
             row("sampling", t.sampling)
             row("embedding", t.embedding, flops: w.embeddingFlops)
             row("layer products", t.layerProducts, flops: w.layerFlops)
+            if m.mlpRatio > 0 {
+                row("MLP products", t.mlpProducts, flops: w.mlpFlops)
+                row("GELU", t.gelu, bytes: w.geluBytes)
+            }
             row("attention", t.attention, flops: w.attentionFlops)
             row("unembedding", t.unembedding, flops: w.unembeddingFlops)
             row("softmax + loss", t.loss, bytes: w.lossBytes)

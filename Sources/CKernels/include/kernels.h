@@ -49,6 +49,15 @@ void iclsweep_softmax_row(const float *z, float *p, long count, float scale, flo
 void iclsweep_softmax_row_lanes(int lanes, const float *z, float *p, long count, float scale, float *max_out,
                                 float *sum_out);
 
+// GELU, tanh approximation, as x sigmoid(x (A + B x^2)) with Kernels.exp
+// (Kernels.geluForward / geluBackward, operation for operation):
+//   out (n) = gelu(inp);  dinp (n) += dout * gelu'(inp)
+void iclsweep_gelu_forward(float *out, const float *inp, long n);
+void iclsweep_gelu_backward(float *dinp, const float *dout, const float *inp, long n);
+// The same with a given vector width (16, 8; anything else: one lane at a time), for tests.
+void iclsweep_gelu_forward_lanes(int lanes, float *out, const float *inp, long n);
+void iclsweep_gelu_backward_lanes(int lanes, float *dinp, const float *dout, const float *inp, long n);
+
 // The unembedding's products (unembed.c gives the order of every sum; AVX-512
 // and the one-lane reference give the same bits). Row-major throughout.
 // Whether they run fast here (AVX-512); otherwise the caller uses OpenBLAS.

@@ -91,6 +91,65 @@ final class KernelsTests: XCTestCase {
     /// to the bit: probabilities, maximum and sum, over lengths with tails;
     /// scaled (the loss's gradient) they are the probabilities times the
     /// scale, rounded; without an output, the same maximum and sum.
+    /// GELU (tanh approximation, computed as x sigmoid(2u) with the exp
+    /// polynomial): the C kernels at every width give the Swift kernel's
+    /// bits, tails included. Against the function computed in Double: for
+    /// |x| <= 1 within 4 ulp (the slope within 8 ulp of the larger of its two
+    /// terms, which cancel near x = -0.75); for x >= -10 within 3 + 3|2u| ulp
+    /// (slope 6 + 6|2u|), since 2u rounded in Float carries its relative
+    /// error times |2u| into sigmoid(2u) where that is small (|2u| = 10 at
+    /// x = -3.9, 87 at x = -10, where the result is 1e-37). Below -10 the
+    /// exp's clamp at 88.7, shared with the softmax, lets results under
+    /// 1e-37 be up to e times too large.
+    func testGELUKernelsAgreeAtEveryWidthAndStayWithinAFewUlp() throws {
+        guard iclsweep_vector_kernels() != 0 else { throw XCTSkip("no AVX2 here: the Swift kernel runs alone") }
+        var rng = RNG(seed: 5)
+        let grid = stride(from: -12.0, through: 12.0, by: 0.000_37).map { Float($0) }
+        let random = (0..<4099).map { _ in Float(rng.normal() * 3) }
+        let inputs = grid + random + [0, -0, 1e-30, -1e-30, 40, -40, 88, -88, .greatestFiniteMagnitude.squareRoot()]
+        let dout = inputs.indices.map { Float(sin(Double($0))) }
+        for count in [inputs.count, 1, 7, 8, 15, 16, 17, 33] {
+            var swift = [Float](repeating: 0, count: count), swiftGrad = [Float](repeating: 0.25, count: count)
+            Kernels.geluForward(&swift, inputs, count: count, useC: false)
+            Kernels.geluBackward(&swiftGrad, dout, inputs, count: count, useC: false)
+            for lanes in [Int32(1), 8] + (iclsweep_fma_lanes() == 16 ? [16] : []) {
+                var c = [Float](repeating: 0, count: count), cGrad = [Float](repeating: 0.25, count: count)
+                iclsweep_gelu_forward_lanes(lanes, &c, inputs, count)
+                iclsweep_gelu_backward_lanes(lanes, &cGrad, dout, inputs, count)
+                XCTAssertEqual(c.map(\.bitPattern), swift.map(\.bitPattern), "forward, \(count) values, \(lanes) lanes")
+                XCTAssertEqual(cGrad.map(\.bitPattern), swiftGrad.map(\.bitPattern), "backward, \(count) values, \(lanes) lanes")
+            }
+        }
+        func ulps(_ a: Float, _ b: Double) -> Double {
+            let r = Float(b)
+            return r == a ? 0 : abs(Double(a) - b) / Double(r.ulp)
+        }
+        var nearZero = 0.0, nearZeroSlope = 0.0, scaled = 0.0, scaledSlope = 0.0
+        var out = [Float](repeating: 0, count: inputs.count), grad = [Float](repeating: 0, count: inputs.count)
+        Kernels.geluForward(&out, inputs, count: inputs.count, useC: false)
+        Kernels.geluBackward(&grad, [Float](repeating: 1, count: inputs.count), inputs, count: inputs.count, useC: false)
+        // the function in Double as x sigmoid(2u) (0.5 x (1 + tanh u) cancels in Double too for x < -5)
+        let c = (2 / Double.pi).squareRoot(), k = 0.044715
+        for (i, xf) in inputs.enumerated() where abs(xf) < 1e18 && xf >= -10 {
+            let x = Double(xf), z = 2 * c * (x + k * x * x * x), s = 1 / (1 + Foundation.exp(-z))
+            let gelu = x * s, first = s, second = x * s * (1 - s) * 2 * c * (1 + 3 * k * x * x)
+            let error = ulps(out[i], gelu)
+            // the slope's two terms cancel near x = -0.75: its error in ulp of the larger term
+            let slopeError = abs(Double(grad[i]) - (first + second)) / Double(Float(max(abs(first), abs(second))).ulp)
+            if abs(xf) <= 1 { nearZero = max(nearZero, error); nearZeroSlope = max(nearZeroSlope, slopeError) }
+            // 2u rounded in Float carries about |2u| ulp of relative error into sigmoid(2u) where it is small
+            scaled = max(scaled, error / (3 + 3 * abs(z)))
+            scaledSlope = max(scaledSlope, slopeError / (6 + 6 * abs(z)))
+        }
+        print(String(format: "GELU: for |x| <= 1 at most %.2f ulp from the function in Double, slope %.2f ulp of its larger term; "
+                     + "for x >= -10 the error is at most %.2f of 3 + 3|2u| ulp, the slope's %.2f of 6 + 6|2u|; %d inputs",
+                     nearZero, nearZeroSlope, scaled, scaledSlope, inputs.filter { $0 >= -10 }.count))
+        XCTAssertLessThanOrEqual(nearZero, 4)
+        XCTAssertLessThanOrEqual(nearZeroSlope, 8)
+        XCTAssertLessThanOrEqual(scaled, 1)
+        XCTAssertLessThanOrEqual(scaledSlope, 1)
+    }
+
     func testCSoftmaxIsBitwiseTheSwiftSoftmax() throws {
         try XCTSkipUnless(Kernels.vectorC, "this CPU has no AVX2: the Swift kernel runs")
         for count in [1, 5, 8, 15, 16, 17, 31, 100, 1600, 12_800] {
