@@ -17,35 +17,44 @@ import ICLTraining
 /// The product couples the two fits (competition: once one mechanism has
 /// brought its loss down, the other's gradient is scaled down by it), and
 /// the last term charges for using both at once. Initial and target vectors
-/// are standard normal (initial ones times `initScale`).
+/// are standard normal (initial ones times `initScale`), as the authors'
+/// `coopetition_model_solver.py`: plain gradient descent at learning rate 1,
+/// up to 16,000 steps, stopping once the loss is below 1e-6.
 public struct ToyModel {
     public struct Parameters: Codable, Equatable {
-        /// Length of every vector (the authors' examples: 10).
-        public var dim = 10
+        /// Lengths of a, b, c, d. The authors' Figure 5: 20, 20, 20 and a
+        /// longer d, 160 (the longer d makes the plateau and the late switch).
+        public var dims = [20, 20, 20, 160]
         /// Floors of the two losses in the product: with `mu2 < mu1`, using
         /// mechanism 2 alone ends lower, so it wins in the end.
-        public var mu1 = 0.05
-        public var mu2 = 0.01
+        public var mu1 = 0.1
+        public var mu2 = 0.0
         /// Weight of the cost of using both mechanisms.
-        public var alpha = 1.0
+        public var alpha = 0.1
         public var learningRate = 1.0
-        public var steps = 40_000
+        /// At most this many gradient steps.
+        public var steps = 16_000
+        /// The integration stops once the loss is below this.
+        public var threshold = 1e-6
         /// Scale of the initial vectors (targets are standard normal).
-        public var initScale = 0.1
+        public var initScale = 1.0
         public var seed: UInt64 = 0
         /// Steps between recorded points.
-        public var recordEvery = 200
+        public var recordEvery = 10
         public init() {}
 
         /// Every parameter out of range, each naming its option.
         public func problems() -> [String] {
             var out: [String] = []
-            if dim < 1 { out.append("dim must be a positive number (got \(dim))") }
+            if dims.count != 4 || dims.contains(where: { $0 < 1 }) {
+                out.append("dims must be four positive lengths, of a, b, c and d (got \(dims.map(String.init).joined(separator: ",")))")
+            }
             if !(mu1.isFinite && mu1 >= 0) { out.append("mu1 must be a finite number >= 0 (got \(mu1))") }
             if !(mu2.isFinite && mu2 >= 0) { out.append("mu2 must be a finite number >= 0 (got \(mu2))") }
             if !(alpha.isFinite && alpha >= 0) { out.append("alpha must be a finite number >= 0 (got \(alpha))") }
             if !(learningRate.isFinite && learningRate > 0) { out.append("learning-rate must be a positive finite number (got \(learningRate))") }
             if steps < 1 { out.append("steps must be a positive number (got \(steps))") }
+            if !(threshold.isFinite && threshold >= 0) { out.append("threshold must be a finite number >= 0 (got \(threshold))") }
             if !(initScale.isFinite && initScale > 0) { out.append("init-scale must be a positive finite number (got \(initScale))") }
             if recordEvery < 1 { out.append("record-every must be a positive number (got \(recordEvery))") }
             return out
@@ -74,18 +83,20 @@ public struct ToyModel {
     public init(_ p: Parameters) {
         parameters = p
         var rng = RNG(seed: p.seed, stream: 0x70F)
-        func normal(_ scale: Double) -> [Double] { (0..<p.dim).map { _ in scale * rng.normal() } }
-        targetA = normal(1); targetB = normal(1); targetC = normal(1); targetD = normal(1)
-        a = normal(p.initScale); b = normal(p.initScale); c = normal(p.initScale); d = normal(p.initScale)
+        func normal(_ n: Int, _ scale: Double) -> [Double] { (0..<n).map { _ in scale * rng.normal() } }
+        let (na, nb, nc, nd) = (p.dims[0], p.dims[1], p.dims[2], p.dims[3])
+        targetA = normal(na, 1); targetB = normal(nb, 1); targetC = normal(nc, 1); targetD = normal(nd, 1)
+        a = normal(na, p.initScale); b = normal(nb, p.initScale); c = normal(nc, p.initScale); d = normal(nd, p.initScale)
     }
 
     /// `0.5 · mean((x ⊗ y ⊗ z - X ⊗ Y ⊗ Z)^2)` and its gradients in x, y, z.
     /// With `u = x ⊗ y ⊗ z` and `t` the target, `mean(u · t)` factorises:
-    /// `(x·X)(y·Y)(z·Z) / n^3`, and `mean(u^2) = |x|^2 |y|^2 |z|^2 / n^3`.
+    /// `(x·X)(y·Y)(z·Z) / n^3`, and `mean(u^2) = |x|^2 |y|^2 |z|^2 / n^3`
+    /// (n^3: the tensor's size, the product of the three lengths).
     static func rankOneLoss(_ x: [Double], _ y: [Double], _ z: [Double], _ X: [Double], _ Y: [Double], _ Z: [Double])
         -> (loss: Double, dx: [Double], dy: [Double], dz: [Double]) {
         func dot(_ u: [Double], _ v: [Double]) -> Double { zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } }
-        let n3 = pow(Double(x.count), 3)
+        let n3 = Double(x.count) * Double(y.count) * Double(z.count)
         let xx = dot(x, x), yy = dot(y, y), zz = dot(z, z), xX = dot(x, X), yY = dot(y, Y), zZ = dot(z, Z)
         let XX = dot(X, X), YY = dot(Y, Y), ZZ = dot(Z, Z)
         let loss = 0.5 * (xx * yy * zz - 2 * xX * yY * zZ + XX * YY * ZZ) / n3
@@ -98,15 +109,15 @@ public struct ToyModel {
 
     /// The loss and every term at the current vectors, with the gradients.
     func evaluate() -> (point: Point, da: [Double], db: [Double], dc: [Double], dd: [Double]) {
-        let p = parameters, n = Double(p.dim)
+        let p = parameters, ad = Double(a.count) * Double(d.count)  // the cost's mean is over (i, l)
         let m1 = ToyModel.rankOneLoss(a, b, c, targetA, targetB, targetC)
         let m2 = ToyModel.rankOneLoss(d, b, c, targetD, targetB, targetC)
         let aa = a.reduce(0) { $0 + $1 * $1 }, dd2 = d.reduce(0) { $0 + $1 * $1 }
-        let cost = 0.5 * aa * dd2 / (n * n)
+        let cost = 0.5 * aa * dd2 / ad
         let loss = (m1.loss + p.mu1) * (m2.loss + p.mu2) + p.alpha * cost
         let w1 = m2.loss + p.mu2, w2 = m1.loss + p.mu1
-        let da = zip(m1.dx, a).map { w1 * $0 + p.alpha * $1 * dd2 / (n * n) }
-        let dd = zip(m2.dx, d).map { w2 * $0 + p.alpha * $1 * aa / (n * n) }
+        let da = zip(m1.dx, a).map { w1 * $0 + p.alpha * $1 * dd2 / ad }
+        let dd = zip(m2.dx, d).map { w2 * $0 + p.alpha * $1 * aa / ad }
         let db = zip(m1.dy, m2.dy).map { w1 * $0 + w2 * $1 }
         let dc = zip(m1.dz, m2.dz).map { w1 * $0 + w2 * $1 }
         func zeroLoss(_ X: [Double], _ Y: [Double], _ Z: [Double]) -> Double {
@@ -119,7 +130,8 @@ public struct ToyModel {
         return (point, da, db, dc, dd)
     }
 
-    /// Integrates `steps` gradient steps; returns the recorded points
+    /// Integrates up to `steps` gradient steps, stopping once the loss is
+    /// below `threshold` (the authors' rule); returns the recorded points
     /// (step 0, every `recordEvery`, and the last).
     /// - Throws: `TrainingError.diverged` when the loss stops being finite.
     public mutating func run() throws -> [Point] {
@@ -128,18 +140,41 @@ public struct ToyModel {
         for step in 0...p.steps {
             let e = evaluate()
             guard e.point.loss.isFinite else { throw TrainingError.diverged(step: step, loss: e.point.loss) }
-            if step % p.recordEvery == 0 || step == p.steps {
+            let last = step == p.steps || e.point.loss < p.threshold
+            if step % p.recordEvery == 0 || last {
                 var point = e.point
                 point.step = step
                 out.append(point)
             }
-            if step == p.steps { break }
-            for i in 0..<p.dim {
-                a[i] -= p.learningRate * e.da[i]; b[i] -= p.learningRate * e.db[i]
-                c[i] -= p.learningRate * e.dc[i]; d[i] -= p.learningRate * e.dd[i]
-            }
+            if last { break }
+            for i in a.indices { a[i] -= p.learningRate * e.da[i] }
+            for i in b.indices { b[i] -= p.learningRate * e.db[i] }
+            for i in c.indices { c[i] -= p.learningRate * e.dc[i] }
+            for i in d.indices { d[i] -= p.learningRate * e.dd[i] }
         }
         return out
+    }
+
+    /// The paper's transient in a run's curve: L1 falls at least 10x below
+    /// its plateau, then returns to at least half of it. The plateau is L1's
+    /// highest value from step 50 (past the first descent from the random
+    /// start) to its lowest point; nil when L1 never falls or never returns so.
+    public struct Transient: Equatable {
+        public var plateau: Double
+        public var dipStep: Int
+        public var dipL1: Double
+        public var returnStep: Int
+        /// L1 at the end of the run.
+        public var finalL1: Double
+    }
+
+    public static func transient(_ points: [Point], plateauFrom: Int = 50) -> Transient? {
+        guard let low = points.indices.filter({ points[$0].step >= plateauFrom }).min(by: { points[$0].l1 < points[$1].l1 }) else { return nil }
+        guard let plateau = points[..<low].filter({ $0.step >= plateauFrom }).map(\.l1).max() else { return nil }
+        guard points[low].l1 <= plateau / 10,
+              let back = points[low...].first(where: { $0.l1 >= plateau / 2 }) else { return nil }
+        return Transient(plateau: plateau, dipStep: points[low].step, dipL1: points[low].l1,
+                         returnStep: back.step, finalL1: points.last!.l1)
     }
 
     /// The loss at the current vectors (for gradient checks).

@@ -19,18 +19,18 @@ final class ToyOutputTests: XCTestCase {
     }
 
     func testSpecErrorsNameTheLine() throws {
-        let ok = try ToyOutput.load(path: try write("toy:\n  dim: 6\n  mu2: 0.02\n  learning_rate: 0.1\n"), over: .init())
-        XCTAssertEqual(ok.dim, 6); XCTAssertEqual(ok.mu2, 0.02); XCTAssertEqual(ok.learningRate, 0.1); XCTAssertEqual(ok.mu1, 0.05)
+        let ok = try ToyOutput.load(path: try write("toy:\n  dims: [6, 6, 6, 12]\n  mu2: 0.02\n  learning_rate: 0.1\n"), over: .init())
+        XCTAssertEqual(ok.dims, [6, 6, 6, 12]); XCTAssertEqual(ok.mu2, 0.02); XCTAssertEqual(ok.learningRate, 0.1); XCTAssertEqual(ok.mu1, 0.1)
         func error(_ text: String) throws -> String {
             do { _ = try ToyOutput.load(path: try write(text), over: .init()); return "no error" } catch { return "\(error)" }
         }
-        XCTAssert(try error("toy:\n  dim: 6\n  alpha: -1\n").hasSuffix("toy.yaml:3: toy.alpha: alpha must be a finite number >= 0 (got -1.0)"))
+        XCTAssert(try error("toy:\n  mu1: 0.2\n  alpha: -1\n").hasSuffix("toy.yaml:3: toy.alpha: alpha must be a finite number >= 0 (got -1.0)"))
         XCTAssert(try error("toy:\n  beta: 1\n").contains("toy.yaml:2: toy.beta: unknown key in toy"))
         XCTAssert(try error("toy:\n  steps: 0\n").contains("toy.yaml:2: toy.steps: must be a positive number, got 0"))
     }
 
     func testTheCommandWritesCurvesAndAFigure() throws {
-        let spec = try write("toy:\n  dim: 5\n  steps: 400\n  record_every: 100\n")
+        let spec = try write("toy:\n  dims: [5, 5, 5, 10]\n  steps: 400\n  record_every: 100\n  mu2: 0.01\n")
         let out = dir.appendingPathComponent("curves").path
         let r = try Launcher.run(["toy", "--spec", spec, "--seed", "2", "--out", out])
         XCTAssertEqual(r.status, 0, r.output)
@@ -45,6 +45,12 @@ final class ToyOutputTests: XCTestCase {
         let again = try Launcher.run(["toy", "--spec", spec, "--seed", "2", "--out", out + "2"])
         XCTAssertEqual(again.status, 0)
         XCTAssertEqual(try String(contentsOfFile: out + "2.csv", encoding: .utf8), csv.joined(separator: "\n") + "\n")
+        let seeds = try Launcher.run(["toy", "--spec", spec, "--seeds", "0-2", "--out", out + "-seeds"])
+        XCTAssertEqual(seeds.status, 0, seeds.output)
+        let table = try String(contentsOfFile: out + "-seeds.seeds.md", encoding: .utf8)
+        XCTAssertEqual(table.split(separator: "\n").filter { $0.hasPrefix("| 0 |") || $0.hasPrefix("| 1 |") || $0.hasPrefix("| 2 |") }.count, 3, table)
+        XCTAssert(table.contains("of 3 seeds show the transient"), table)
+        XCTAssertNotEqual(try Launcher.run(["toy", "--seeds", "banana", "--out", out]).status, 0)
         let bad = try Launcher.run(["toy", "--mu2=-0.5", "--out", out])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssert(bad.output.contains("mu2 must be a finite number >= 0 (got -0.5)"), bad.output)
