@@ -45,6 +45,12 @@ public enum MPI {
         // leaves files beside the results. ROMIO, the other MPI-IO of
         // Debian's OpenMPI, has neither problem. A user's own choice wins.
         setenv("OMPI_MCA_io", "romio321", 0)
+        // Started without mpirun or srun: one process that needs no OpenMPI
+        // daemon (it spawns nothing). Without one, MPI_Init takes about 0.25 s
+        // instead of 0.4-0.5 s, and no orted lingers after the process ends.
+        let launched = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_ID"]
+            .contains { ProcessInfo.processInfo.environment[$0] != nil }
+        if !launched { setenv("OMPI_MCA_ess_singleton_isolated", "1", 0) }
         var flag: Int32 = 0
         MPI_Initialized(&flag)
         if flag == 0 { try MPICall.check("MPI_Init", MPI_Init(nil, nil)) }
