@@ -214,21 +214,21 @@ final class IOFaultInjectionTests: XCTestCase {
 
     func testEveryCallSiteFailsCleanlyAlone() throws {
         try sweepOverN(Configuration(name: "one process", ranks: 0, rank: 0, errno: "ENOSPC",
-                                     reason: "No space left on device", extra: 10, collectiveSites: false))
+                                     reason: "No space left on device", extra: 4, collectiveSites: false))
     }
 
     func testEveryCallSiteOfAResumeFailsCleanly() throws {
         try sweepOverN(Configuration(name: "one process, resuming", ranks: 0, rank: 0, errno: "EROFS",
-                                     reason: "Read-only file system", extra: 5, resume: true))
+                                     reason: "Read-only file system", extra: 2, resume: true))
     }
 
     func testEveryCallSiteFailsCleanlyOnRank0() throws {
         try sweepOverN(Configuration(name: "mpirun -np 3, rank 0", ranks: 3, rank: 0, errno: "EIO",
-                                     reason: "Input/output error", extra: 8, collectiveSites: true))
+                                     reason: "Input/output error", extra: 3, collectiveSites: true))
     }
 
     func testEveryCallSiteFailsCleanlyOnAWorker() throws {
         try sweepOverN(Configuration(name: "mpirun -np 3, rank 1", ranks: 3, rank: 1, errno: "EDQUOT",
-                                     reason: "Disk quota exceeded", extra: 8, collectiveSites: true))
+                                     reason: "Disk quota exceeded", extra: 3, collectiveSites: true))
     }
 }

@@ -30,7 +30,7 @@ final class SweepIntegrationTests: XCTestCase {
 
     func testOneRankThreeRanksAndKilledThenResumedAgreeBitwise() throws {
         // 1 rank: one process trains everything.
-        let one = try writeSpec("one.yaml", results: "one.h5")
+        let one = try writeSpec("one.yaml", results: "one.h5", sequences: 32_000)  // long enough to kill a run part-way
         let r1 = try Launcher.run(["run", one, "--progress-every", "5"], ranks: 1)
         XCTAssertEqual(r1.status, 0, r1.output)
         XCTAssert(r1.output.contains("1 process"), r1.output)
@@ -40,7 +40,7 @@ final class SweepIntegrationTests: XCTestCase {
         XCTAssert(acc.contains { !$0.isNaN && $0 > 0.5 }, "the runs learned something")
 
         // 3 ranks: coordinator and two workers.
-        let three = try writeSpec("three.yaml", results: "three.h5")
+        let three = try writeSpec("three.yaml", results: "three.h5", sequences: 32_000)
         let r3 = try Launcher.run(["run", three], ranks: 3)
         XCTAssertEqual(r3.status, 0, r3.output)
         XCTAssert(r3.output.contains("2 worker ranks + coordinator"), r3.output)
@@ -49,7 +49,7 @@ final class SweepIntegrationTests: XCTestCase {
         XCTAssertEqual(Set(ranks), [1, 2], "both workers trained, the coordinator did not")
 
         // 3 ranks, one worker SIGKILLed mid-run, then the same command again.
-        let killed = try writeSpec("killed.yaml", results: "killed.h5")
+        let killed = try writeSpec("killed.yaml", results: "killed.h5", sequences: 32_000)
         let killedPath = dir.appendingPathComponent("killed.h5").path
         try SweepFixture.runAndKillAWorker(killed, results: killedPath)
         let interrupted = try ResultsFile.openForReading(killedPath).table()
