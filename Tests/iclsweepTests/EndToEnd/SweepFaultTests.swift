@@ -257,7 +257,7 @@ final class SweepFaultTests: XCTestCase {
     func testASecondSweepIsRefusedAndAClaimLeftBySIGKILLIsTakenOver() throws {
         // The sweep must outlive about 9 s of waits and refused starts below: about 22 s
         // (8 runs of 288,000 sequences on a fast core, 96,000 with OpenBLAS's generic kernels).
-        let sequences = try Launcher.sequences(lasting: 22, probe: 48_000, multipleOf: 8000, in: 96_000...288_000) {
+        let sequences = try Launcher.sequences(lasting: 22, probe: 16_000, multipleOf: 8000, in: 96_000...288_000) {
             try f.writeSpec("probe-\($0)", sequences: $0)
         }
         let spec = try f.writeSpec("claimed", sequences: sequences), results = f.path("claimed.h5")
