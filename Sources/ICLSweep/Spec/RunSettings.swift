@@ -45,7 +45,7 @@ public struct RunSettings {
                 throw OptionError(description: "unknown option '--\(name)' (`iclsweep fields` lists the run's fields and their options)")
             }
             if value == nil {
-                if case .choice(let words) = field.kind, words == ["off", "on"], i >= words.count || words[i].hasPrefix("--") {
+                if case .choice(let choices) = field.kind, choices == ["off", "on"], i >= words.count || words[i].hasPrefix("--") {
                     value = "on"
                 } else if i < words.count {
                     value = words[i]; i += 1

@@ -78,5 +78,6 @@ final class SpecReferenceTests: XCTestCase {
         XCTAssert(error(["--bogus", "1"]).hasPrefix("unknown option '--bogus'"))
         XCTAssertEqual(error(["--layers"]), "--layers: missing value")
         XCTAssertEqual(error(["--layers", "2_000"]), "no error", "numbers read as a spec reads them")
+        XCTAssertEqual(error(["--mlp", "--layers", "3"]), "no error", "a bare off/on option first, before another option")
     }
 }
