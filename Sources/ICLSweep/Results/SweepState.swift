@@ -43,8 +43,17 @@ public struct SweepOutcome: Codable, Equatable {
         return json + [UInt8](repeating: 0x20, count: max(0, Self.reservedBytes - 1 - json.count)) + [0x0A]
     }
 
+    /// Records this ending, except that an error recorded by any rank of
+    /// the same sweep (same `claim`) stands: when a worker fails and aborts
+    /// the job, mpirun's SIGTERM reaches rank 0 afterwards, and rank 0's
+    /// "stopped" (or a "complete" from a rank 0 that had already passed the
+    /// last collective call) must not hide the worker's error.
     public func write(besides results: String) throws {
         let path = Self.path(for: results)
+        if ending != .error, ending != .running, let claim,
+           let recorded = Self.read(besides: results), recorded.ending == .error, recorded.claim == claim {
+            return
+        }
         do { try FileSystem.writeAtomically(bytes, to: path) } catch {
             // A full disk: the start's reserved bytes still take the ending.
             if ending != .running, (try? FileSystem.overwrite(path, bytes)) != nil { return }

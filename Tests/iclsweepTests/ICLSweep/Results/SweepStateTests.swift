@@ -24,6 +24,20 @@ final class SweepStateTests: XCTestCase {
         XCTAssertEqual(SweepState.of(results: results, statuses: finished).exitCode, 0)
     }
 
+    /// A worker's error, recorded as it aborts the job, stands against what
+    /// rank 0 writes afterwards in the same sweep (mpirun's SIGTERM makes it
+    /// write "stopped"); the next sweep (another claim) replaces it.
+    func testAWorkersErrorStandsAgainstTheSameSweepsLaterEnding() throws {
+        try SweepOutcome(.running, message: "the sweep runs", claim: "one").write(besides: results)
+        try SweepOutcome(.error, message: "error on rank 1: H5Fflush failed", claim: "one").write(besides: results)
+        try SweepOutcome(.stopped, message: "stopped by SIGTERM", claim: "one").write(besides: results)
+        try SweepOutcome(.complete, message: "every run finished", claim: "one").write(besides: results)
+        XCTAssertEqual(SweepState.of(results: results, statuses: unfinished), .failed(message: "error on rank 1: H5Fflush failed"))
+        try SweepOutcome(.running, message: "the sweep runs", claim: "two").write(besides: results)
+        try SweepOutcome(.stopped, message: "stopped by SIGTERM", claim: "two").write(besides: results)
+        XCTAssertEqual(SweepState.of(results: results, statuses: unfinished).exitCode, 75)
+    }
+
     /// A sweep that could record nothing at its end left its start's
     /// `running` record: with no live sweep holding the file, that is an
     /// error, not "work remains".
