@@ -60,39 +60,74 @@ public struct DataError: Error, CustomStringConvertible {
 
 // MARK: - Synthetic
 
-/// Parameters of the synthetic table: per class a random prototype, per
-/// exemplar the prototype plus Gaussian noise, scaled back to unit variance
-/// per component: `x = (mu + noise * eta) / sqrt(1 + noise^2)`.
+/// Parameters of the synthetic table. Flat (the default): per class a
+/// random prototype, per exemplar the prototype plus Gaussian noise, scaled
+/// back to unit variance per component:
+/// `x = (mu_c + noise * eta) / sqrt(1 + noise^2)`.
+///
+/// Hierarchical (`prototypes` = P): P random prototypes, class `c` a small
+/// variation of prototype `c mod P`, as Omniglot's 12,800 classes are a few
+/// hundred characters in rotations and hands:
+/// `x = (mu_(c mod P) + spread * delta_c + noise * eta) / sqrt(1 + spread^2 + noise^2)`.
+/// Two classes drawn at random almost always have different prototypes, so
+/// a coarse read-out from the weights picks the right one of two labels in
+/// context (CIWL), while recalling a class among all of them (IWL) needs
+/// the fine `delta_c`, which within-class noise hides.
 public struct SyntheticData: Codable, Equatable {
     public var classes: Int
     public var exemplars: Int
     public var dim: Int
     public var noise: Double
     public var seed: UInt64
+    /// Prototypes shared by the classes; nil: each class its own (flat).
+    public var prototypes: Int?
+    /// Scale of a class's variation around its prototype (hierarchical only;
+    /// nil: `defaultSpread`).
+    public var spread: Double?
 
-    public init(classes: Int, exemplars: Int, dim: Int, noise: Double, seed: UInt64) {
+    public static let defaultSpread = 0.3
+
+    public init(classes: Int, exemplars: Int, dim: Int, noise: Double, seed: UInt64,
+                prototypes: Int? = nil, spread: Double? = nil) {
         self.classes = classes; self.exemplars = exemplars; self.dim = dim; self.noise = noise; self.seed = seed
+        self.prototypes = prototypes; self.spread = spread
     }
 
     /// The first `classes` classes and first `exemplars` exemplars. Each class
-    /// has its own random stream, so a smaller table is exactly the corner of
-    /// a larger one with the same seed.
+    /// (and each prototype) has its own random stream, so a smaller table is
+    /// exactly the corner of a larger one with the same seed.
     public func table(classes K: Int, exemplars E: Int) -> FeatureTable {
         FeatureTable(classes: K, exemplars: E, dim: dim) { fill($0, classes: K, exemplars: E) }
     }
 
+    /// The random stream of prototype `p` (hierarchical), apart from every class's.
+    static func prototypeStream(_ p: Int) -> UInt64 { (1 << 40) + UInt64(p) }
+
     /// Writes the first `K` classes x `E` exemplars (`K * E * dim` floats) to `values`.
     public func fill(_ values: UnsafeMutablePointer<Float>, classes K: Int, exemplars E: Int) {
         precondition(K <= classes && E <= exemplars)
-        let scale = 1 / (1 + noise * noise).squareRoot()
-        var prototype = [Double](repeating: 0, count: dim)
+        let spread = prototypes == nil ? 0 : self.spread ?? Self.defaultSpread
+        let scale = 1 / (1 + spread * spread + noise * noise).squareRoot()
+        var center = [Double](repeating: 0, count: dim)  // [dim] the class's mean before scaling
+        var shared: [[Double]] = []                       // [P][dim] prototypes (hierarchical)
+        if let P = prototypes {
+            shared = (0..<min(P, K)).map { p in
+                var rng = RNG(seed: seed, stream: Self.prototypeStream(p))
+                return (0..<dim).map { _ in rng.normal() }
+            }
+        }
         for c in 0..<K {
             var rng = RNG(seed: seed, stream: UInt64(c))
-            for i in 0..<dim { prototype[i] = rng.normal() }
+            if let P = prototypes {
+                let mu = shared[c % P]
+                for i in 0..<dim { center[i] = mu[i] + spread * rng.normal() }
+            } else {
+                for i in 0..<dim { center[i] = rng.normal() }
+            }
             for e in 0..<E {
                 let base = (c * E + e) * dim
                 for i in 0..<dim {
-                    values[base + i] = Float((prototype[i] + noise * rng.normal()) * scale)
+                    values[base + i] = Float((center[i] + noise * rng.normal()) * scale)
                 }
             }
         }

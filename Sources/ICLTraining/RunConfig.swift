@@ -177,6 +177,11 @@ public struct RunConfig: Codable, Equatable {
             if case .synthetic(let s) = data {
                 if dim < 1 { add("data.synthetic.dim", "must be a positive number (got \(dim))") }
                 if !(s.noise.isFinite && s.noise >= 0) { add("data.synthetic.noise", "must be a finite number >= 0 (got \(s.noise))") }
+                if let p = s.prototypes, p < 1 { add("data.synthetic.prototypes", "must be a positive number (got \(p))") }
+                if let v = s.spread, !(v.isFinite && v >= 0) { add("data.synthetic.spread", "must be a finite number >= 0 (got \(v))") }
+                if s.spread != nil && s.prototypes == nil {
+                    add("data.synthetic.spread", "applies only with data.synthetic.prototypes (the prototypes the classes vary)")
+                }
             }
             if classes > k { add("classes", "\(classes) exceeds the \(k) classes the data has") }
             if exemplars > e { add("exemplars", "\(exemplars) exceeds the \(e) exemplars per class the data has") }

@@ -89,7 +89,7 @@ public struct RunSettings {
         }
         var c = RunConfig(data: data, classes: classes, exemplars: exemplars, variant: variant, seed: seed,
                           sequences: sequences.int, evalInterval: interval.int, evalClasses: 0, evalExemplars: 0)
-        for field in SpecField.all where field.applies(to: data) && !field.path.hasPrefix("data.") {
+        for field in SpecField.all where field.applies(to: data) {  // the source's own fields too (prototypes, spread)
             if let v = value(field.path) { field.apply(&c, v) }
         }
         SpecField.applyDerived(&c) { values[$0] != nil || defaults[$0] != nil }

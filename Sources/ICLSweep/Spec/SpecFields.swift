@@ -128,6 +128,14 @@ struct SpecField {
         .synthetic("dim", .count(min: 1), .int(512), tag: "dim", help: "Size of each exemplar vector.") { $0.dim = $1.int },
         .synthetic("noise", .number(min: 0, exclusive: false), .double(0.1), tag: "noise",
                    help: "Within-class noise scale: exemplar = class prototype + noise x N(0, I).") { $0.noise = $1.double },
+        .synthetic("prototypes", .count(min: 0), .int(0), tag: "proto",
+                   help: "Prototypes the classes share (class c varies prototype c mod N, as Omniglot's classes are characters in rotations); 0: each class its own.") {
+            $0.prototypes = $1.int == 0 ? nil : $1.int
+        },
+        .synthetic("spread", .number(min: 0, exclusive: false), .double(SyntheticData.defaultSpread), tag: "spread",
+                   help: "With prototypes: scale of a class's variation around its prototype (exemplar = prototype + spread x N(0, I) + noise x N(0, I)).") {
+            $0.spread = $1.double == SyntheticData.defaultSpread ? nil : $1.double
+        },
         .synthetic("seed", .seed, .int(0), tag: "dseed", help: "Seed of the synthetic table.", option: "data-seed") { $0.seed = UInt64($1.int) },
         SpecField(path: "data.file.path", kind: .text, defaultValue: nil, tag: nil,
                   help: "HDF5 file of exemplar features [classes, exemplars, dim] (relative to the spec's folder).", optionName: "features") { c, v in

@@ -333,7 +333,8 @@ extension DataSource {
     /// Identity of the source as text (for grouping).
     var key: String {
         switch self {
-        case .synthetic(let s): return "synthetic \(s.classes) \(s.exemplars) \(s.dim) \(s.noise) \(s.seed)"
+        case .synthetic(let s):
+            return "synthetic \(s.classes) \(s.exemplars) \(s.dim) \(s.noise) \(s.seed) \(s.prototypes ?? 0) \(s.spread ?? SyntheticData.defaultSpread)"
         case .file(let f): return "file \(f.path) \(f.dataset)"
         }
     }

@@ -154,6 +154,22 @@ final class SweepSpecTests: XCTestCase {
                        "/tmp/spec.yaml:10: training.class_frequency: unknown value 'power' (expected one of: uniform, zipf)")
     }
 
+    /// The hierarchical source's fields: read, swept, and spread refused without prototypes at its line.
+    func testHierarchicalDataFieldsAreReadSweptAndChecked() throws {
+        let line = "  synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0}"
+        let spec = try parse(Self.valid.replacingOccurrences(of: line, with: "  synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0, prototypes: 4, spread: 0.2}"))
+        guard case .synthetic(let s) = spec.runs[0].config.data else { return XCTFail("synthetic data") }
+        XCTAssertEqual(s.prototypes, 4)
+        XCTAssertEqual(s.spread, 0.2)
+        let swept = try parse(Self.valid.replacingOccurrences(of: line, with: "  synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0}")
+            .replacingOccurrences(of: "  seeds: [0, 1, 2]", with: "  seeds: [0]\n  data.synthetic.prototypes: [0, 4]"))
+        XCTAssertEqual(swept.runs.count, 8)
+        XCTAssert(swept.runs.contains { $0.name.contains("proto4") }, swept.runs.map(\.name).joined(separator: " "))
+        XCTAssertEqual(error(Self.valid.replacingOccurrences(of: line, with: "  synthetic: {classes: 16, exemplars: 4, dim: 8, noise: 0.1, seed: 0, spread: 0.2}")),
+                       "/tmp/spec.yaml:4: data.synthetic.spread: run K8-E4-bursty-s0 is impossible: "
+                       + "data.synthetic.spread: applies only with data.synthetic.prototypes (the prototypes the classes vary)")
+    }
+
     // MARK: - Grid over any field
 
     static let swept = """
