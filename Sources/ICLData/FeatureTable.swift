@@ -73,7 +73,7 @@ public struct DataError: Error, CustomStringConvertible {
 /// a coarse read-out from the weights picks the right one of two labels in
 /// context (CIWL), while recalling a class among all of them (IWL) needs
 /// the fine `delta_c`, which within-class noise hides.
-public struct SyntheticData: Codable, Equatable {
+public struct SyntheticData: Codable, Hashable {
     public var classes: Int
     public var exemplars: Int
     public var dim: Int
@@ -138,7 +138,7 @@ public struct SyntheticData: Codable, Equatable {
 
 /// A float dataset `[classes, exemplars, dim]` in an HDF5 file, as the
 /// authors' Omniglot/ResNet18 file keeps it (`resnet18/224/feat`).
-public struct FeatureFile: Codable, Equatable {
+public struct FeatureFile: Codable, Hashable {
     public var path: String
     public var dataset: String
 
@@ -197,7 +197,7 @@ public struct FeatureFile: Codable, Equatable {
 }
 
 /// Where a run's exemplar vectors come from.
-public enum DataSource: Codable, Equatable {
+public enum DataSource: Codable, Hashable {
     case synthetic(SyntheticData)
     case file(FeatureFile)
 

@@ -271,7 +271,7 @@ public struct RunList: RandomAccessCollection {
         var list = RunList(grid: grid, named: named, sources: [], keep: [:])
         var sources: [[Int]] = []
         var keep: [Int: Set<Int>] = [:]
-        var dims: [String: Int] = [:]
+        var dims: [DataSource: Int] = [:]
         var gridIndex: [String: Int]?
         func gridNames() -> [String: Int] {
             if let gridIndex { return gridIndex }
@@ -280,9 +280,8 @@ public struct RunList: RandomAccessCollection {
             return index
         }
         func model(_ c: RunConfig) -> ModelConfig {
-            let key = c.data.key
-            let dim = dims[key] ?? ((try? c.data.available().dim) ?? 1)
-            dims[key] = dim
+            let dim = dims[c.data] ?? ((try? c.data.available().dim) ?? 1)
+            dims[c.data] = dim
             return c.model(inputDim: dim)
         }
         for (i, n) in named.enumerated() {

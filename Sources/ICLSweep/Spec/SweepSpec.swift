@@ -236,11 +236,10 @@ extension SweepSpec {
     /// The cost of every run of each grid cell (seeds do not change it), then
     /// of each named run.
     public func runCosts() -> RunCosts {
-        var dims: [String: Int] = [:]  // one read per data source (an HDF5 open for a features file)
+        var dims: [DataSource: Int] = [:]  // one read per data source (an HDF5 open for a features file)
         func cost(_ config: RunConfig) -> Double {
-            let key = config.data.key
-            let dim = dims[key] ?? ((try? config.data.available().dim) ?? 1)
-            dims[key] = dim
+            let dim = dims[config.data] ?? ((try? config.data.available().dim) ?? 1)
+            dims[config.data] = dim
             return SweepSpec.cost(config, dim: dim)
         }
         return RunCosts(cells: (0..<grid.cellCount).map { cost(grid[$0 * grid.seedCount].config) },
@@ -329,13 +328,3 @@ public struct RunCosts {
     public subscript(id: Int) -> Double { id < gridRuns ? cells[id / seeds] : named[id - gridRuns] }
 }
 
-extension DataSource {
-    /// Identity of the source as text (for grouping).
-    var key: String {
-        switch self {
-        case .synthetic(let s):
-            return "synthetic \(s.classes) \(s.exemplars) \(s.dim) \(s.noise) \(s.seed) \(s.prototypes ?? 0) \(s.spread ?? SyntheticData.defaultSpread)"
-        case .file(let f): return "file \(f.path) \(f.dataset)"
-        }
-    }
-}
