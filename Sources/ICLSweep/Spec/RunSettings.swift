@@ -80,16 +80,13 @@ public struct RunSettings {
             }
         }
         let data: DataSource = values["data.file.path"].map { .file(FeatureFile(path: $0.text, dataset: value("data.file.dataset")!.text)) }
-            ?? .synthetic(SyntheticData(classes: value("data.synthetic.classes")?.int ?? classes,
-                                        exemplars: value("data.synthetic.exemplars")?.int ?? exemplars,
-                                        dim: value("data.synthetic.dim")!.int, noise: value("data.synthetic.noise")!.double,
-                                        seed: UInt64(value("data.synthetic.seed")!.int)))
+            ?? .synthetic(SyntheticData(classes: classes, exemplars: exemplars, dim: 0, noise: 0, seed: 0))  // the rest from the table below
         guard let sequences = value("training.sequences"), let interval = value("training.eval_interval") else {
             throw OptionError(description: "--sequences and --eval-interval are required")
         }
         var c = RunConfig(data: data, classes: classes, exemplars: exemplars, variant: variant, seed: seed,
                           sequences: sequences.int, evalInterval: interval.int, evalClasses: 0, evalExemplars: 0)
-        for field in SpecField.all where field.applies(to: data) {  // the source's own fields too (prototypes, spread)
+        for field in SpecField.all where field.applies(to: data) {  // the source's own fields too
             if let v = value(field.path) { field.apply(&c, v) }
         }
         SpecField.applyDerived(&c) { values[$0] != nil || defaults[$0] != nil }
