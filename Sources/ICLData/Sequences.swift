@@ -96,6 +96,15 @@ public struct Batch {
         targets = [Int32](repeating: 0, count: size)
     }
 
+    /// Copies sequences `range` of `whole` into this batch, which holds `range.count`.
+    public mutating func take(_ range: Range<Int>, of whole: Batch) {
+        precondition(range.count == size && pairs == whole.pairs && range.upperBound <= whole.size)
+        let n = pairs
+        rows.replaceSubrange(0..., with: whole.rows[range.lowerBound * (n + 1) ..< range.upperBound * (n + 1)])
+        labels.replaceSubrange(0..., with: whole.labels[range.lowerBound * n ..< range.upperBound * n])
+        targets.replaceSubrange(0..., with: whole.targets[range])
+    }
+
     /// One sequence's classes are not stored: `rows / exemplars` recovers them.
     public func row(_ b: Int, _ i: Int) -> Int { Int(rows[b * (pairs + 1) + i]) }
     public func label(_ b: Int, _ i: Int) -> Int { Int(labels[b * pairs + i]) }

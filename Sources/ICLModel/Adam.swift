@@ -34,13 +34,18 @@ package final class Adam<T: ModelScalar> {
     /// One update of every trainable parameter from `grads`, which it zeroes
     /// as it reads them so the next backward can accumulate (one pass over
     /// memory, not two). Frozen parameters keep their values (and their
-    /// moments stay 0); their gradients are zeroed too.
-    package func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>) {
+    /// moments stay 0); their gradients are zeroed too. With `part`, only the
+    /// parameters there (a rank's share of a run on several ranks): each
+    /// element's update depends on that element alone, so the shares give
+    /// the bits of one whole update.
+    package func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>, within part: Range<Int>? = nil) {
         step += 1
         let c = AdamCoefficients<T>(settings, step: step)
         let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
-        var frozenFrom = 0
-        for r in trainable {
+        let part = part ?? 0..<params.storage.count
+        var frozenFrom = part.lowerBound
+        for whole in trainable where whole.overlaps(part) {
+            let r = whole.clamped(to: part)
             if r.lowerBound > frozenFrom { (g + frozenFrom).update(repeating: 0, count: r.lowerBound - frozenFrom) }
             frozenFrom = r.upperBound
             if let wd = settings.weightDecay, wd > 0 {
@@ -55,8 +60,7 @@ package final class Adam<T: ModelScalar> {
                 adamScalar(p: p, g: g, m: mp, v: vp, range: r, c)
             }
         }
-        let n = params.storage.count
-        if n > frozenFrom { (g + frozenFrom).update(repeating: 0, count: n - frozenFrom) }
+        if part.upperBound > frozenFrom { (g + frozenFrom).update(repeating: 0, count: part.upperBound - frozenFrom) }
     }
 }
 

@@ -12,8 +12,9 @@ extension Transformer where T == Float {
     /// `forward` in Float.
     @discardableResult
     package func forwardFloat(_ p: ParameterSet<Float>, _ ws: Workspace<Float>, batch: Batch, table: FeatureTable,
-                              gradient: Bool = false, times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
-        forward(p, ws, batch: batch, table: table, gradient: gradient, times: times)
+                              gradient: Bool = false, outOf total: Int? = nil,
+                              times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
+        forward(p, ws, batch: batch, table: table, gradient: gradient, outOf: total, times: times)
     }
 
     /// `backward` in Float.
@@ -25,7 +26,9 @@ extension Transformer where T == Float {
 
 extension Adam where T == Float {
     /// `update` in Float.
-    package func updateFloat(_ params: ParameterSet<Float>, _ grads: ParameterSet<Float>) { update(params, grads) }
+    package func updateFloat(_ params: ParameterSet<Float>, _ grads: ParameterSet<Float>, within part: Range<Int>? = nil) {
+        update(params, grads, within: part)
+    }
 }
 
 extension ParameterSet where T == Float {

@@ -212,6 +212,12 @@ package enum Kernels {
         #endif
     }
 
+    /// `into[i] += from[i]` for `count` elements: one correctly rounded add
+    /// each, whatever the vector width (a step's shard gradients, added in shard order).
+    package static func add(_ into: UnsafeMutablePointer<Float>, _ from: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { into[i] += from[i] }
+    }
+
     /// Adam over `count` parameters; zeroes the gradients it reads. The
     /// same arithmetic, in the same order, as `adamScalar`, which does the
     /// tail; in C with AVX2/AVX-512 where the CPU has it (`useC`), else here

@@ -246,11 +246,13 @@ package enum Layers {
     /// in the same pass over the classes (the backward of this layer; llm.c's
     /// fused classifier): each element e / sum, then times 1/B, then minus 1/B
     /// at the target. Without it (evaluation), only the maximum and the sum.
+    /// For a shard of a batch of `total`, the gradient of its share of the
+    /// whole batch's mean, (softmax - onehot) / total.
     static func crossEntropyForward<T: ModelScalar>(
         _ losses: UnsafeMutablePointer<T>, _ dlogits: UnsafeMutablePointer<T>?,
-        _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int32>, B: Int, C: Int
+        _ logits: UnsafePointer<T>, _ targets: UnsafePointer<Int32>, B: Int, C: Int, outOf total: Int? = nil
     ) {
-        let invB = 1 / T(B)
+        let invB = 1 / T(total ?? B)  // a shard of a batch: 1 / the whole batch's size
         for b in 0..<B {
             let z = logits + b * C, d = dlogits.map { $0 + b * C }, target = Int(targets[b])
             defer { d?[target] -= invB }

@@ -113,9 +113,13 @@ public struct StepTimes {
     /// GELU, forward and backward.
     public var gelu = 0.0
     public var adam = 0.0
+    /// A run on several shards: sending and receiving shards' gradients,
+    /// adding them in shard order, and gathering the updated parameters.
+    public var exchange = 0.0
     public init() {}
     public var total: Double {
         sampling + embedding + layerProducts + attention + unembedding + loss + backwardProducts + norms + mlpProducts + gelu + adam
+            + exchange
     }
 }
 
@@ -217,11 +221,14 @@ package struct Transformer<T: ModelScalar> {
     }
 
     /// Forward pass up to the query logits and per-sequence losses; with
-    /// `gradient`, also the loss's gradient at the logits, for `backward`.
+    /// `gradient`, also the loss's gradient at the logits, for `backward`:
+    /// of the batch's mean loss, or with `total`, of this shard's share of
+    /// the mean over a batch of `total`.
     /// - Returns: the mean loss over the batch.
     @discardableResult
     package func forward(_ p: ParameterSet<T>, _ ws: Workspace<T>, batch: Batch, table: FeatureTable,
-                         gradient: Bool = false, times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
+                         gradient: Bool = false, outOf total: Int? = nil,
+                         times: UnsafeMutablePointer<StepTimes>? = nil) -> Double {
         let c = config, B = batch.size, n = c.pairs, tokens = c.tokens, D = c.width, H = c.heads, C = c.outputs
         precondition(B <= ws.batch)
         var clock = Clock(times)
@@ -260,7 +267,7 @@ package struct Transformer<T: ModelScalar> {
         clock.lap(\.unembedding)
         batch.targets.withUnsafeBufferPointer { targets in
             Layers.crossEntropyForward(ws.losses.pointer, gradient ? ws.dlogits.pointer : nil, ws.logits.pointer,
-                                       targets.baseAddress!, B: B, C: C)
+                                       targets.baseAddress!, B: B, C: C, outOf: total)
         }
         ws.dlogitsReady = gradient
         clock.lap(\.loss)
@@ -329,7 +336,7 @@ package struct Clock {
         self.times = times
         last = times == nil ? 0 : DispatchTime.now().uptimeNanoseconds
     }
-    mutating func lap(_ field: WritableKeyPath<StepTimes, Double>) {
+    package mutating func lap(_ field: WritableKeyPath<StepTimes, Double>) {
         guard let times else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         times.pointee[keyPath: field] += Double(now - last) * 1e-9

@@ -198,6 +198,16 @@ public final class MPIComm {
         return output
     }
 
+    /// Every rank's `value`, in rank order, on every rank.
+    public func allGather(_ value: Int64) throws -> [Int64] {
+        var input = value
+        var output = [Int64](repeating: 0, count: size)
+        try output.withUnsafeMutableBufferPointer { o in
+            try MPICall.check("MPI_Allgather", MPI_Allgather(&input, 1, shim_MPI_INT64(), o.baseAddress, 1, shim_MPI_INT64(), handle))
+        }
+        return output
+    }
+
     /// The maximum of `value` over all ranks.
     public func allMax(_ value: Int64) throws -> Int64 {
         var input = value, output: Int64 = 0

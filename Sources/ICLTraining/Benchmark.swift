@@ -145,7 +145,7 @@ public enum Benchmark {
         let perStep = elapsed / Double(steps)
         let flops = flopsPerStep(config)
         let evalStart = DispatchTime.now().uptimeNanoseconds
-        _ = trainer.evaluate()
+        _ = try trainer.evaluate()
         let evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - evalStart) * 1e-9
         return Result(parameters: trainer.parameterCount, steps: steps, secondsPerStep: perStep,
                       sequencesPerSecond: Double(config.batch) / perStep, flopsPerStep: flops,

@@ -11,7 +11,12 @@ import ICLModel
 /// leaves the previous checkpoint in place; a file that was cut short or
 /// altered fails the checksum and is refused.
 extension Trainer {
-    public func saveCheckpoint(to url: URL) throws {
+    /// Writes the run's state to `url` (with `unlessPresent`, only when no
+    /// file is there). In a gang every member calls this at the same step:
+    /// the sliced Adam moments are gathered, and the leader writes.
+    public func saveCheckpoint(to url: URL, unlessPresent: Bool = false) throws {
+        if let sharded { try sharded.gatherMoments(adam) }
+        guard leads, !(unlessPresent && FileManager.default.fileExists(atPath: url.path)) else { return }
         let tmp = url.path + ".tmp"
         var sum = Checksum()
         do {

@@ -42,6 +42,36 @@ public struct MechanismShape: Equatable, Codable {
 }
 
 /// The paper's mechanism measures (Fig. 2a, 3a).
+extension EvalRecord {
+    /// A gang's record from its members' shares: member `k mod size`
+    /// measured the k-th of `evaluators`. Each value has one owner and the
+    /// others add 0, so every member ends with the owners' exact values.
+    mutating func combine(over gang: MPIGang, evaluators: [Evaluator]) throws {
+        let n = mechanism.map { $0.attentionCount / Mechanism.sets.count } ?? 0
+        // the places of one evaluator's values: (array, start, count)
+        func places(_ e: Evaluator) -> [(WritableKeyPath<EvalRecord, [Double]>, Int, Int)] {
+            let i = Evaluator.allCases.firstIndex(of: e)!
+            var out: [(WritableKeyPath<EvalRecord, [Double]>, Int, Int)] = [(\.accuracy, i, 1), (\.inContextAccuracy, i, 1), (\.loss, i, 1)]
+            if let s = Mechanism.sets.firstIndex(of: e), n > 0 { out.append((\.attention, s * n, n)) }
+            if e == .flip, !induction.isEmpty { out.append((\.induction, 0, induction.count)) }
+            return out
+        }
+        var values: [Double] = []
+        for (k, e) in evaluators.enumerated() {
+            let mine = k % gang.size == gang.index
+            for (path, start, count) in places(e) { values += mine ? Array(self[keyPath: path][start ..< start + count]) : Array(repeating: 0, count: count) }
+        }
+        try gang.combine(&values)
+        var at = 0
+        for e in evaluators {
+            for (path, start, count) in places(e) {
+                self[keyPath: path].replaceSubrange(start ..< start + count, with: values[at ..< at + count])
+                at += count
+            }
+        }
+    }
+}
+
 public enum Mechanism {
     /// Evaluator sets whose attention patterns are stored.
     public static let sets: [Evaluator] = [.flip, .ciwl]

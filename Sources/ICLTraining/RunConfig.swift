@@ -83,6 +83,17 @@ public struct RunConfig: Codable, Equatable {
     /// Weights from other runs' checkpoints and groups held fixed; nil: a
     /// fresh start training everything (and stored configs as they were).
     public var start: RunStart?
+    /// Equal parts each step's batch is split into (`training.shards`): each
+    /// part's gradient is computed alone and the parts are added in their
+    /// order, so the run's bits depend on this number and never on how many
+    /// ranks share the parts. nil: 1, the whole batch at once (and stored
+    /// configs as they were).
+    public var shards: Int?
+    public var shardCount: Int { shards ?? 1 }
+    /// Ranks that train the run together (`training.ranks`; nil: 1). Where
+    /// the run trains, not what it computes: never stored, never compared.
+    @Unrecorded public var ranks: Int?
+    public var rankCount: Int { ranks ?? 1 }
 
     /// The other fields start at the paper's values; the spec's field table
     /// (`SpecField`, which a test holds these to) sets every one.
@@ -195,6 +206,17 @@ public struct RunConfig: Codable, Equatable {
         if let b = evalBurstiness, b < 1 || (b > 1 && 2 * b > pairs) {
             add("evaluation.burstiness", "\(b) must be 1, or at most half the context pairs (\(pairs))")
         }
+        if let s = shards {
+            if s < 1 { add("training.shards", "must be a positive number (got \(s))") }
+            else if batch > 0 && batch % s != 0 { add("training.shards", "\(s) does not divide the batch (\(batch)) into equal parts") }
+        }
+        if let r = ranks {
+            if r < 1 { add("training.ranks", "must be a positive number (got \(r))") }
+            else if r > shardCount {
+                add("training.ranks", "\(r) ranks for \(shardCount) shard\(shardCount == 1 ? "" : "s"): a rank needs a shard of "
+                    + "the batch to train (set training.shards to a multiple of the ranks, at most the batch)")
+            }
+        }
         if let r = mlpRatio, r < 1 { add("model.mlp_ratio", "must be a positive number (got \(r))") }
         if mlpRatio != nil && mlp != true { add("model.mlp_ratio", "applies only with model.mlp: on") }
         if let start { out += start.problems(model: model(inputDim: 1)) }
@@ -238,4 +260,26 @@ public struct RunConfig: Codable, Equatable {
 public struct ConfigError: Error, CustomStringConvertible {
     public let problems: [ConfigProblem]
     public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+
+/// A field that is not part of what it belongs to's identity: left out of
+/// its JSON (encoding writes nothing, decoding finds nothing) and of its
+/// equality. `RunConfig.ranks`: two runs that differ only in it compute the
+/// same bits.
+@propertyWrapper
+public struct Unrecorded<Value>: Codable, Equatable {
+    public var wrappedValue: Value?
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+    public static func == (a: Self, b: Self) -> Bool { true }
+    public func encode(to encoder: Encoder) throws {}
+    public init(from decoder: Decoder) throws { wrappedValue = nil }
+}
+
+extension KeyedEncodingContainer {
+    public mutating func encode<V>(_ value: Unrecorded<V>, forKey key: Key) throws {}
+}
+
+extension KeyedDecodingContainer {
+    public func decode<V>(_ type: Unrecorded<V>.Type, forKey key: Key) throws -> Unrecorded<V> { Unrecorded(wrappedValue: nil) }
 }

@@ -55,14 +55,19 @@ public final class Trainer {
     var lossCount = 0
     package var batch: Batch
     public var times = StepTimes()
+    /// The ranks training this run together (nil: this rank alone).
+    public let gang: MPIGang?
+    /// The step of a run with several shards or ranks; nil: the whole batch at once.
+    let sharded: ShardedStep?
 
     static let evalChunk = 256
 
     public var sequencesDone: Int { adam.step * config.batch }
 
     /// A fresh run from `config` over `table` (already restricted to the run's
-    /// classes and exemplars).
-    public init(config: RunConfig, table: FeatureTable) throws {
+    /// classes and exemplars). With `gang`, its members train the run
+    /// together: each calls this, then every other method, at the same points.
+    public init(config: RunConfig, table: FeatureTable, gang: MPIGang? = nil) throws {
         try config.validate()
         precondition(table.classes >= config.classes && table.exemplars >= config.exemplars,
                      "the table must hold the run's classes and exemplars (it may hold more)")
@@ -84,12 +89,21 @@ public final class Trainer {
         incontextSampler = SequenceSampler(classes: config.evalClasses, exemplars: config.evalExemplars,
                                            tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
                                            burstiness: config.evaluationBurstiness)
-        workspace = Workspace(modelConfig, batch: config.batch)
+        self.gang = gang
+        sharded = config.shardCount > 1 || (gang?.size ?? 1) > 1
+            ? ShardedStep(config: config, layout: layout, gang: gang) : nil
+        workspace = Workspace(modelConfig, batch: config.batch / config.shardCount)
         rng = RNG(seed: config.dataSeed ?? config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)
     }
 
     public var parameterCount: Int { params.layout.count }
+
+    /// Whether this rank writes the run's files and rows: it alone, or its gang's leader.
+    public var leads: Bool { gang?.leads ?? true }
+
+    /// A decision every member of the gang takes alike: yes if any says yes.
+    func agree(_ flag: Bool) throws -> Bool { try gang?.any(flag) ?? flag }
 
     // MARK: - Training
 
@@ -101,6 +115,16 @@ public final class Trainer {
         sampler.fill(&batch, kind: .train(config.variant), rng: &rng)
         times.sampling += Double(DispatchTime.now().uptimeNanoseconds - sampled) * 1e-9
         trace?.before(self)
+        if let sharded {
+            let loss = try withUnsafeMutablePointer(to: &times) { t in
+                try sharded.step(self, batch: batch, times: t) { trace?.afterBackward(self, loss: $0) }
+            }
+            guard loss.isFinite else { throw TrainingError.diverged(step: adam.step + 1, loss: loss) }
+            trace?.afterUpdate(self)
+            lossSum += loss
+            lossCount += 1
+            return loss
+        }
         let loss = withUnsafeMutablePointer(to: &times) { t -> Double in
             let loss = model.forwardFloat(params, workspace, batch: batch, table: table, gradient: true, times: t)
             model.backwardFloat(params, grads, workspace, batch: batch, times: t)
@@ -135,27 +159,27 @@ public final class Trainer {
         let started = Date()
         let startSequences = sequencesDone
         var lastReport = started
-        func evaluateIfDue() {
+        func evaluateIfDue() throws {
             if points.contains(sequencesDone) && history.records.last?.sequences != sequencesDone {
-                let record = evaluate()
+                let record = try evaluate()
                 history.records.append(record)
                 onEval(record)
             }
         }
         func keepIfDue() throws {
             guard let url = keep[sequencesDone] else { return }
-            if !FileManager.default.fileExists(atPath: url.path) { try saveCheckpoint(to: url) }
+            try saveCheckpoint(to: url, unlessPresent: true)
             onKept(sequencesDone)
         }
-        evaluateIfDue()
+        try evaluateIfDue()
         try keepIfDue()
         while sequencesDone < config.sequences {
-            if shouldStop() {
+            if try agree(shouldStop()) {
                 if let checkpoint { try saveCheckpoint(to: checkpoint) }
                 return .stopped(atSequences: sequencesDone)
             }
             let loss = try step(trace: sequencesDone == startSequences ? trace : nil)
-            evaluateIfDue()
+            try evaluateIfDue()
             try keepIfDue()
             if let checkpoint, config.checkpointInterval > 0, sequencesDone % config.checkpointInterval == 0,
                sequencesDone < config.sequences {
@@ -218,7 +242,7 @@ public final class Trainer {
 
     /// Runs every applicable evaluator on its fixed sequences, and takes
     /// the mechanism measures on the `flip` and `ciwl` sets.
-    public func evaluate() -> EvalRecord {
+    public func evaluate() throws -> EvalRecord {
         let all = Evaluator.allCases
         let c = model.config
         let shape = MechanismShape(layers: c.layers, heads: c.heads, tokens: c.tokens)
@@ -232,8 +256,11 @@ public final class Trainer {
                                 mechanism: shape)
         lossSum = 0
         lossCount = 0
+        let computed = all.filter { evalSets[$0] != nil }
         for (i, e) in all.enumerated() {
             guard let set = evalSets[e] else { continue }
+            // in a gang, each member measures its share of the evaluators
+            if let gang, computed.firstIndex(of: e)! % gang.size != gang.index { continue }
             var attention = Mechanism.sets.contains(e) ? MechanismSums(shape, induction: e == .flip) : nil
             let m = measure(set, attention: &attention)
             record.accuracy[i] = m.accuracy
@@ -245,6 +272,7 @@ public final class Trainer {
                 if e == .flip { record.induction = a.induction.map { $0 / N } }
             }
         }
+        if let gang, gang.size > 1 { try record.combine(over: gang, evaluators: computed) }
         return record
     }
 
@@ -292,9 +320,7 @@ public final class Trainer {
         while start < set.size {
             let count = min(chunk, set.size - start)
             if part.size != count { part = Batch(size: count, pairs: n) }
-            part.rows.replaceSubrange(0..., with: set.rows[start * (n + 1) ..< (start + count) * (n + 1)])
-            part.labels.replaceSubrange(0..., with: set.labels[start * n ..< (start + count) * n])
-            part.targets.replaceSubrange(0..., with: set.targets[start ..< start + count])
+            part.take(start ..< start + count, of: set)
             model.forwardFloat(params, ws, batch: part, table: table)
             for b in 0..<count {
                 let z = ws.logits.pointer + b * C, target = Int(part.targets[b])

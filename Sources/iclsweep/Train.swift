@@ -70,39 +70,60 @@ struct Train: ParsableCommand {
     func run() throws {
         if let note = prepareProcess() { print(note) }
         StopSignal.install()
-        let config = try options.config()
+        var config = try options.config()
+        let gang = try trainingGang(&config)
+        let leads = gang?.leads ?? true
+        func say(_ line: String) { if leads { print(line) } }
         let table = try config.data.table(classes: config.classes, exemplars: config.exemplars)
-        let trainer = try Trainer(config: config, table: table)
+        let trainer = try Trainer(config: config, table: table, gang: gang)
+        defer { if gang != nil { MPI.finalize() } }
         let checkpointURL = checkpoint.map { URL(fileURLWithPath: $0) }
         if resume, let url = checkpointURL, FileManager.default.fileExists(atPath: url.path) {
             let note = try trainer.loadCheckpoint(from: url)
-            print("resumed from \(url.path) at \(Format.count(trainer.sequencesDone)) sequences")
-            if let note { print("warning: \(note)") }
+            say("resumed from \(url.path) at \(Format.count(trainer.sequencesDone)) sequences")
+            if let note { say("warning: \(note)") }
         }
-        print("train: \(config.variant.rawValue), \(config.classes) classes x \(config.exemplars) exemplars, seed \(config.seed), "
+        say("train: \(config.variant.rawValue), \(config.classes) classes x \(config.exemplars) exemplars, seed \(config.seed), "
               + "\(Format.count(trainer.parameterCount)) parameters, \(Format.count(config.sequences)) sequences")
         let recorder = try trace.map { try TraceRecorder(path: $0) }
         let outcome = try trainer.run(
             checkpoint: checkpointURL,
             trace: recorder,
             shouldStop: { StopSignal.requested },
-            onEval: { print(Format.evaluation($0)) },
+            onEval: { say(Format.evaluation($0)) },
             onProgress: { p in
-                print("\(Format.count(p.sequences))/\(Format.count(p.total)) seq  loss \(Format.fixed(p.loss))  "
+                say("\(Format.count(p.sequences))/\(Format.count(p.total)) seq  loss \(Format.fixed(p.loss))  "
                       + "\(Format.count(Int(p.sequencesPerSecond))) seq/s  ETA \(Format.duration(p.etaSeconds))")
             },
             progressEvery: progressEvery)
         fflush(nil)
         if let recorder, let trace {
             try recorder.finish()
-            print("trace of one training step written to \(trace)")
+            say("trace of one training step written to \(trace)")
         }
         if case .stopped(let at) = outcome {
-            print("stopped by \(StopSignal.signalName) at \(Format.count(at)) sequences; "
+            say("stopped by \(StopSignal.signalName) at \(Format.count(at)) sequences; "
                   + (checkpoint.map { "checkpoint \($0); rerun with --resume" } ?? "no --checkpoint, progress not kept"))
             throw ExitCode(StopSignal.exitCodeWorkRemains)
         }
-        try trainer.writeMetrics(to: out)
-        print("metrics written to \(out)")
+        if leads { try trainer.writeMetrics(to: out) }
+        say("metrics written to \(out)")
+    }
+
+    /// Started by `mpirun -np R` (R > 1): the R processes train the run
+    /// together, each taking a share of its `--shards`, and the first writes.
+    private func trainingGang(_ config: inout RunConfig) throws -> MPIGang? {
+        let launched = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
+        guard launched > 1 else { return nil }
+        let world = try MPI.initialize()
+        if let r = config.ranks, r != world.size {
+            throw ValidationError("--ranks: \(r), but mpirun started \(world.size) processes (one rank each)")
+        }
+        if trace != nil { throw ValidationError("--trace: records one process's step; run it without mpirun") }
+        config.ranks = world.size
+        if let p = config.problems().first(where: { $0.field == "training.ranks" }) {
+            throw ValidationError("mpirun started \(world.size) processes: " + p.message)
+        }
+        return try MPIGang(world: world, members: (0..<Int32(world.size)).map(Rank.init), tag: 1)
     }
 }

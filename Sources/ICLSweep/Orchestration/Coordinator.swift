@@ -18,17 +18,28 @@ final class Coordinator {
     let spec: SweepSpec
     let results: ResultsFile
     let log: (String) -> Void
-    /// Run ids ready from the start, most work hanging on them first, from `next` on.
-    private var queue: [Int]
-    private var next = 0
-    /// Runs that became ready later, in the same order.
-    private var released: [Int] = []
+    private var ready: ReadyRuns
     private var readiness: Readiness
     private let graph: RunGraph
-    /// Workers that asked while nothing was ready.
+    /// For each world rank, its node (`NodeLayout`).
+    private let nodeOf: [Int]
+    /// Work of each run (FLOPs), for the estimates that decide backfilling.
+    private let costs: RunCosts
+    /// Workers free now: nothing was ready, or they wait for a gang to form.
     private var parked: [Rank] = []
     /// Runs handed out and not yet reported.
     private var inFlight = Set<Int>()
+    /// Runs in training: their ranks, when they started, their progress.
+    private var running: [Int: Running] = [:]
+    private struct Running {
+        let members: [Rank]
+        let started: Date
+        var sequences: Int? = nil
+        var at = Date()
+    }
+    /// Work per second per rank, from the runs' progress notes (nil until the first).
+    private var workRate: Double?
+    private var gangTag: Int32 = 100
     /// Workers not yet dismissed.
     private(set) var active: Set<Int32>
     private var progress: SweepProgress
@@ -44,16 +55,19 @@ final class Coordinator {
     /// kills the ranks 1 s after passing SIGTERM on.
     var onStop: () -> Void = {}
 
-    package init(comm: MPIComm, spec: SweepSpec, results: ResultsFile, todo: [Int], graph: RunGraph,
+    package init(comm: MPIComm, spec: SweepSpec, results: ResultsFile, todo: [Int], layout: NodeLayout, graph: RunGraph,
                  log: @escaping (String) -> Void, progressEvery: TimeInterval) throws {
         self.comm = comm
         self.spec = spec
         self.results = results
         self.log = log
         self.graph = graph
+        nodeOf = layout.nodeOf
+        costs = spec.runCosts()
         let (readiness, ready, blocked) = Readiness.make(spec: spec, todo: todo, graph: graph)
         self.readiness = readiness
-        queue = ready
+        let runs = spec.runs
+        self.ready = ReadyRuns(ready, graph: graph) { runs.config(of: $0).rankCount }
         active = Set((1..<Int32(comm.size)).map { $0 })
         progress = SweepProgress(spec: spec, todo: todo, log: log, every: progressEvery)
         try block(blocked)
@@ -65,26 +79,6 @@ final class Coordinator {
             try results.setStatus(id, .blocked, message: why)
             progress.finished(RunReport(blocked: id, message: why), run: spec.runs[id])
         }
-    }
-
-    /// Adds runs that became ready, keeping `released` in priority order.
-    private func release(_ runs: [Int]) {
-        for id in runs {
-            let p = graph.priority(id)
-            let at = released.firstIndex { graph.priority($0) < p || (graph.priority($0) == p && $0 > id) } ?? released.count
-            released.insert(id, at: at)
-        }
-    }
-
-    private var hasReady: Bool { next < queue.count || !released.isEmpty }
-
-    /// The ready run with the most work hanging on it.
-    private func takeReady() -> Int {
-        if let r = released.first, next >= queue.count || graph.priority(r) > graph.priority(queue[next]) {
-            return released.removeFirst()
-        }
-        next += 1
-        return queue[next - 1]
     }
 
     /// A worker reported an error that ends the sweep; the other workers
@@ -115,43 +109,141 @@ final class Coordinator {
             while let (bytes, _) = try comm.tryReceive(tag: SweepTag.progress) {
                 let note: ProgressNote = try decode(bytes)
                 progress.note(run: note.run, sequences: note.sequences)
+                measure(note)
                 handled = true
             }
             while let (bytes, _) = try comm.tryReceive(tag: SweepTag.kept) {
                 let note: KeptNote = try decode(bytes)
-                release(readiness.kept(run: note.run, at: note.sequences))
+                readiness.kept(run: note.run, at: note.sequences).forEach { ready.release($0) }
                 handled = true
             }
             if let (bytes, source) = try comm.tryReceive(tag: SweepTag.request) {
                 handled = true
                 try answer(try decode(bytes), from: source)
             }
-            try serveParked()
+            try schedule()
+            try dismissIdle()
             if !handled { usleep(5_000) }  // idle without burning a core
             progress.tick()
         }
-        return (hasReady || !readiness.waiting.isEmpty || unfinished > 0) ? .stoppedWorkRemains : .complete
+        return (!ready.isEmpty || !readiness.waiting.isEmpty || unfinished > 0) ? .stoppedWorkRemains : .complete
     }
 
-    /// Parked workers get ready runs; when nothing is ready or running, the
-    /// runs still waiting can never start: they are blocked and the workers dismissed.
-    private func serveParked() throws {
-        while !parked.isEmpty && hasReady && !stopSent { try assign(takeReady(), to: parked.removeFirst()) }
+    // MARK: - Giving runs to workers
+
+    /// Gives ready runs to free workers, best run first. A run on one rank
+    /// takes any free worker; a gang takes free workers on one node. A gang
+    /// that cannot start yet holds the node that has the most of its
+    /// workers free (the others go on with other runs), and the free
+    /// workers held there take single-rank runs only when those are
+    /// estimated to end before the gang could start (backfilling, as
+    /// batch schedulers do), so no worker idles that could work and the
+    /// critical path is not pushed back.
+    private func schedule() throws {
+        guard !stopSent else { return }
+        var held = Set<Int>()  // nodes held for gangs that wait
+        var waiting = Set<Int>()  // lanes whose first run cannot start now
+        while !parked.isEmpty, let (run, asked) = ready.heads.first(where: { !waiting.contains($0.ranks) }) {
+            let ranks = placeable(asked)
+            let free = Dictionary(grouping: parked.filter { !held.contains(nodeOf[Int($0.value)]) }) { nodeOf[Int($0.value)] }
+            if let node = free.keys.sorted().first(where: { free[$0]!.count >= ranks }) {
+                try start(ready.take(ranks: asked), on: Array(free[node]!.prefix(ranks)))
+                continue
+            }
+            waiting.insert(asked)
+            guard ranks > 1 else { continue }
+            // the node this gang will start on: enough workers, the most of them free
+            let nodes = Set(active.map { nodeOf[Int($0)] }).filter { n in active.filter { nodeOf[Int($0)] == n }.count >= ranks && !held.contains(n) }
+            guard let node = nodes.max(by: { (free[$0]?.count ?? 0, -$0) < (free[$1]?.count ?? 0, -$1) }) else { continue }
+            held.insert(node)
+            try backfill(node: node, gang: ranks, for: run)
+        }
+    }
+
+    /// The ranks a run gets: what it asks for, or fewer when workers left
+    /// and no node has that many now (its bits do not depend on it).
+    private func placeable(_ asked: Int) -> Int {
+        guard asked > 1 else { return 1 }
+        var perNode: [Int: Int] = [:]
+        for w in active { perNode[nodeOf[Int(w)], default: 0] += 1 }
+        let most = perNode.values.max() ?? 1
+        return min(asked, max(most, 1))
+    }
+
+    /// Single-rank runs for the free workers of `node`, which wait for a gang
+    /// of `gang` ranks, while each is estimated to end before the gang can start.
+    private func backfill(node: Int, gang: Int, for run: Int) throws {
+        while let worker = parked.first(where: { nodeOf[Int($0.value)] == node }), let single = ready.head(ranks: 1),
+              let rate = workRate, let wait = gangStart(node: node, ranks: gang),
+              costs[single] / rate <= wait {
+            log("run \(single) \(spec.runs.name(of: single)): backfills \(worker) (estimated \(Format.duration(costs[single] / rate))) "
+                + "while \(spec.runs.name(of: run)) waits about \(Format.duration(wait)) for \(gang) ranks")
+            try start(ready.take(ranks: 1), on: [worker])
+        }
+    }
+
+    /// Seconds until `ranks` workers of `node` are free, from the runs they
+    /// train; nil when a needed estimate is missing.
+    private func gangStart(node: Int, ranks: Int) -> Double? {
+        let free = parked.filter { nodeOf[Int($0.value)] == node }.count
+        guard ranks > free, let rate = workRate else { return 0 }
+        var ends: [Double] = []
+        for (id, r) in running {
+            let total = Double(max(spec.runs.config(of: id).sequences, 1))
+            let left = costs[id] * (1 - Double(r.sequences ?? 0) / total) / (rate * Double(r.members.count))
+            let end = r.sequences == nil ? max(0, left - Date().timeIntervalSince(r.started)) : left
+            for m in r.members where nodeOf[Int(m.value)] == node { ends.append(end) }
+        }
+        let needed = ranks - free
+        guard ends.count >= needed else { return nil }
+        return ends.sorted()[needed - 1]
+    }
+
+    /// Learns the work per second per rank from a run's progress.
+    private func measure(_ note: ProgressNote) {
+        guard var r = running[note.run] else { return }
+        let now = Date()
+        if let before = r.sequences, note.sequences > before, now > r.at {
+            let total = Double(max(spec.runs.config(of: note.run).sequences, 1))
+            let rate = costs[note.run] * Double(note.sequences - before) / total / now.timeIntervalSince(r.at) / Double(r.members.count)
+            workRate = workRate.map { 0.7 * $0 + 0.3 * rate } ?? rate
+        }
+        r.sequences = note.sequences
+        r.at = now
+        running[note.run] = r
+    }
+
+    /// Hands `run` to `members` (free workers, parked): one, or a gang whose first member leads.
+    private func start(_ run: Int, on members: [Rank]) throws {
+        parked.removeAll { members.contains($0) }
+        var assignment = Assignment(run: run)
+        if members.count > 1 {
+            gangTag += 1
+            assignment.gang = members.map(\.value)
+            assignment.gangTag = gangTag
+            log("run \(run) \(spec.runs.name(of: run)): on ranks \(members.map { String($0.value) }.joined(separator: ", ")) "
+                + "(node \(nodeOf[Int(members[0].value)]))")
+        }
+        let bytes = try encode(assignment)
+        for m in members { try comm.send(bytes, to: m, tag: SweepTag.assign) }
+        inFlight.insert(run)
+        running[run] = Running(members: members, started: Date())
+        handOuts += 1
+    }
+
+    /// Free workers are dismissed when no run is left for them: none is
+    /// ready and none can become ready (runs whose sources can no longer
+    /// keep their checkpoints are blocked when nothing runs).
+    private func dismissIdle() throws {
         guard !parked.isEmpty else { return }
-        if stopSent || readiness.waiting.isEmpty {
+        if stopSent || (ready.isEmpty && readiness.waiting.isEmpty) {
             for w in parked { try dismiss(w) }
             parked = []
-        } else if inFlight.isEmpty {
+        } else if ready.isEmpty && inFlight.isEmpty {
             try block(readiness.blockAll())
             for w in parked { try dismiss(w) }
             parked = []
         }
-    }
-
-    private func assign(_ run: Int, to worker: Rank) throws {
-        try comm.send(try encode(Assignment(run: run)), to: worker, tag: SweepTag.assign)
-        inFlight.insert(run)
-        handOuts += 1
     }
 
     private func dismiss(_ worker: Rank) throws {
@@ -165,29 +257,28 @@ final class Coordinator {
             reportedWriteSeconds += report.writeSeconds
             let run = spec.runs[report.run]
             inFlight.remove(report.run)
+            running[report.run] = nil
             if report.stopped && request.leaving && !stopSent {
                 // Signalled alone: its run goes to another worker, from its checkpoint.
-                if next > 0 { next -= 1; queue[next] = report.run } else { queue.insert(report.run, at: 0) }
+                ready.release(report.run)
                 progress.handedOn(report, run: run)
             } else {
                 progress.finished(report, run: run)
                 if report.stopped { unfinished += 1 }
                 else if graph.dependants[report.run] != nil {
                     let (freed, blocked) = readiness.ended(run: report.run)
-                    release(freed)
+                    freed.forEach { ready.release($0) }
                     try block(blocked)
                 }
             }
         }
-        if stopSent || request.leaving || (!hasReady && readiness.waiting.isEmpty) {
+        if stopSent || request.leaving {
             try dismiss(source)
             if request.leaving && !stopSent {
                 log("\(source) stopped on its own signal and takes no more runs; \(active.count) worker\(active.count == 1 ? "" : "s") left")
             }
-        } else if hasReady {
-            try assign(takeReady(), to: source)
         } else {
-            parked.append(source)  // served by serveParked as soon as a run is ready
+            parked.append(source)  // given a run by schedule, or dismissed by dismissIdle
         }
     }
 

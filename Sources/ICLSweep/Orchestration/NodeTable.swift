@@ -21,13 +21,8 @@ struct NodeTable {
     let nodes: Int
     private let memory: MPISharedMemory
 
-    /// Environment variable (tests only): act as this many nodes, splitting
-    /// the real node by rank.
-    static let simulatedNodesVariable = "ICLSWEEP_TEST_NODES"
-
-    static func load(_ spec: SweepSpec, world: MPIComm) throws -> NodeTable {
-        let simulated = ProcessInfo.processInfo.environment[simulatedNodesVariable].flatMap(Int.init)
-        let node = try world.node(simulatedNodes: simulated)
+    static func load(_ spec: SweepSpec, world: MPIComm, layout: NodeLayout) throws -> NodeTable {
+        let node = layout.node
         let sizes = try spec.tables.map { t in (t.data, t.classes, t.exemplars, try t.data.available().dim) }
         let counts = sizes.map { $0.1 * $0.2 * $0.3 }
         let offsets = counts.indices.map { counts[..<$0].reduce(0, +) }

@@ -26,12 +26,12 @@ struct StartDecision {
     var claim: ResultsClaim?
 
     /// Everything that can be checked before the results file is created or
-    /// opened, in order: the spec, the results path, the features of a new
+    /// opened, in order: the spec, the results path, the ranks runs ask for, the features of a new
     /// sweep (before any folder is made), the claim, the existing file (spec
     /// unchanged, statuses known, damage when asked), the features of a
     /// resumed one; last, the outcome file is marked `running`. Any problem
     /// becomes `verdict.error`, and nothing but folders is left behind.
-    static func make(specPath: String, options: SweepRunner.Options, log: (String) -> Void) -> StartDecision {
+    static func make(specPath: String, options: SweepRunner.Options, layout: NodeLayout, log: (String) -> Void) -> StartDecision {
         var d = StartDecision()
         do {
             let spec = try SweepSpec.load(path: specPath)
@@ -39,6 +39,7 @@ struct StartDecision {
             d.verdict.total = spec.runs.count
             let path = spec.results
             try checkResultsPath(spec)
+            try Placement.check(spec, workersPerNode: layout.workersPerNode, processes: layout.nodeOf.count)
             let exists = FileManager.default.fileExists(atPath: path)
             if !exists { try checkFeatures(spec) }
             try createFolder(URL(fileURLWithPath: path).deletingLastPathComponent().path, for: "the results")
@@ -75,7 +76,7 @@ struct StartDecision {
                 if exists { try checkFeatures(spec) }
                 try createFolder(spec.paths.checkpoints, for: "the checkpoints")
             }
-            let graph = RunGraph(spec.runs, costs: spec.runCosts())
+            let graph = RunGraph(spec.runs, costs: spec.runCosts(wall: true))
             d.graph = graph
             d.todo = spec.schedule(of: todo, graph: graph)
             d.verdict.todoCount = d.todo.count

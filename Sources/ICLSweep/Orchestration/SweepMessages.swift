@@ -24,7 +24,13 @@ struct WorkRequest: Codable {
     /// run it stopped goes back to the queue for another worker.
     var leaving = false
 }
-struct Assignment: Codable { var run: Int? }
+struct Assignment: Codable {
+    var run: Int?
+    /// A run on several ranks: its gang's world ranks, leader first, and the
+    /// tag that tells this gang's communicator from any other's.
+    var gang: [Int32]? = nil
+    var gangTag: Int32? = nil
+}
 struct ProgressNote: Codable { var run: Int; var sequences: Int }
 /// Run `run` wrote its kept checkpoint at `sequences`: the runs waiting on it may start.
 struct KeptNote: Codable { var run: Int; var sequences: Int }

@@ -73,8 +73,10 @@ public final class SweepRunner {
     public func run() -> Exit {
         // 1. Rank 0 decides; everyone learns the verdict.
         var decision = StartDecision()
+        let layout: NodeLayout
+        do { layout = try NodeLayout.make(world: comm) } catch { fail(error) }
         if isRoot {
-            decision = StartDecision.make(specPath: specPath, options: options, log: say)
+            decision = StartDecision.make(specPath: specPath, options: options, layout: layout, log: say)
             decision.verdict.host = host
             decision.verdict.arithmetic = Kernels.arithmetic
         }
@@ -104,7 +106,7 @@ public final class SweepRunner {
         // 2-4. Open, train, close.
         let exit: Exit
         do {
-            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo, graph: decision.graph,
+            exit = try sweep(spec: spec, create: verdict.create, todo: decision.todo, graph: decision.graph, layout: layout,
                              reference: (verdict.host, verdict.arithmetic))
         } catch {
             fail(error)
@@ -115,13 +117,13 @@ public final class SweepRunner {
         return exit
     }
 
-    private func sweep(spec: SweepSpec, create: Bool, todo: [Int], graph: RunGraph?,
+    private func sweep(spec: SweepSpec, create: Bool, todo: [Int], graph: RunGraph?, layout: NodeLayout,
                        reference: (host: String, arithmetic: String)) throws -> Exit {
         phase = .collective
         let file = create ? try ResultsFile.create(spec: spec, comm: comm)
                           : try ResultsFile.open(path: spec.results, writable: true, comm: comm)
         results = file
-        let features = try NodeTable.load(spec, world: comm)
+        let features = try NodeTable.load(spec, world: comm, layout: layout)
         if isRoot { say(features.summary) }
         // One line per node whose arithmetic is not rank 0's: where a run trains then decides its last bits.
         if !isRoot, features.node.rank == .coordinator, Kernels.arithmetic != reference.arithmetic {
@@ -137,8 +139,8 @@ public final class SweepRunner {
             exit = try Worker.solo(spec: spec, executor: executor, todo: todo, log: say, progressEvery: options.progressEvery)
         } else if isRoot {
             let started = Date(), cpuBefore = processCPUSeconds()
-            let c = try Coordinator(comm: comm, spec: spec, results: file, todo: todo,
-                                    graph: graph ?? RunGraph(spec.runs, costs: spec.runCosts()), log: say,
+            let c = try Coordinator(comm: comm, spec: spec, results: file, todo: todo, layout: layout,
+                                    graph: graph ?? RunGraph(spec.runs, costs: spec.runCosts(wall: true)), log: say,
                                     progressEvery: options.progressEvery)
             coordinator = c
             c.onStop = { [claimToken] in

@@ -35,14 +35,20 @@ struct Worker {
             var lastSent = Date.distantPast
             let writesBefore = executor.results.writeSeconds
             do {
-                report = try executor.execute(run, shouldStop: shouldStop, onProgress: { [comm] sequences in
+                let gang = try assignment.gang.map { try MPIGang(world: comm, members: $0.map(Rank.init), tag: assignment.gangTag ?? 0) }
+                let leads = gang?.leads ?? true
+                report = try executor.execute(run, gang: gang, shouldStop: shouldStop, onProgress: { [comm] sequences in
                     let now = Date()
+                    guard leads else { return }
                     guard now.timeIntervalSince(lastSent) >= 5 else { return }
                     lastSent = now
                     try? comm.send(try encode(ProgressNote(run: id, sequences: sequences)), to: .coordinator, tag: SweepTag.progress)
                 }, onKept: { [comm] sequences in
+                    guard leads else { return }
                     try? comm.send(try encode(KeptNote(run: id, sequences: sequences)), to: .coordinator, tag: SweepTag.kept)
                 })
+                try gang?.free()
+                if !leads { report = nil }  // the leader reports the run; the others are simply free
             } catch {
                 throw SweepFailure(rank: comm.rank.value, host: executor.host, run: "run \(id) \(run.name)", error: error)
             }

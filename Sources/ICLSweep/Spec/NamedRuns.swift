@@ -41,7 +41,7 @@ enum NamedRuns {
         guard let mapping = reader.node.mapping, !mapping.isEmpty else {
             throw reader.error("expected a mapping of run names to their fields, e.g. main: {variant: bursty}")
         }
-        let fieldKeys = active.filter(\.sweepable).map(\.path)
+        let fieldKeys = active.filter { $0.sweepable || !$0.recorded }.map(\.path)  // ranks: per run, never swept
         var out: [NamedRun] = []
         var entries = Set<String>()
         for (keyNode, valueNode) in mapping {
@@ -65,7 +65,7 @@ enum NamedRuns {
                 guard let fr = keys[field.path] else { continue }
                 let value = try field.kind.read(fr)
                 field.apply(&config, value)
-                overrides.append((field.path, value))
+                if field.recorded { overrides.append((field.path, value)) }
             }
             for field in SpecField.all where keys[field.path] != nil {
                 guard let (path, wanted) = field.requires else { continue }

@@ -88,6 +88,9 @@ struct SpecField {
     var derived: Derived? = nil
     /// Another field's value this one needs to mean anything.
     var requires: (path: String, value: String)? = nil
+    /// Whether the value is part of what a run computes; false: where it
+    /// runs only (`training.ranks`), left out of spec comparisons.
+    var recorded = true
     /// Sets the value in a run's config. Fields of a data source apply to
     /// that source only (`applies`).
     let apply: (inout RunConfig, FieldValue) -> Void
@@ -175,6 +178,15 @@ struct SpecField {
                   help: "Training length in sequences (a multiple of the batch).") { $0.sequences = $1.int },
         SpecField(path: "training.batch", kind: .count(min: 1), defaultValue: .int(PaperValues.batch), tag: "b", help: "Sequences per Adam step.") {
             $0.batch = $1.int
+        },
+        SpecField(path: "training.shards", kind: .count(min: 1), defaultValue: .int(1), tag: "sh",
+                  help: "Equal parts of each step's batch, each part's gradient computed alone and the parts added in order: the run's bits depend on this, never on its ranks; 1: the whole batch at once.") {
+            $0.shards = $1.int == 1 ? nil : $1.int
+        },
+        SpecField(path: "training.ranks", kind: .count(min: 1), defaultValue: .int(1), tag: nil,
+                  help: "Ranks that train the run together, on one node, each taking a share of the shards (at most training.shards); where the run trains, not what it computes: changing it on a resume is no change to the spec.",
+                  recorded: false) {
+            $0.ranks = $1.int == 1 ? nil : $1.int
         },
         SpecField(path: "training.learning_rate", kind: .number(min: 0, exclusive: true), defaultValue: .double(PaperValues.learningRate),
                   tag: "lr", help: "Adam's learning rate (constant, as the paper).") { $0.adam.learningRate = $1.double },

@@ -199,7 +199,7 @@ public struct SweepSpec {
     /// name, every setting and every grid axis (and include/exclude) as canonical text.
     func canonicalFields() -> [String: String] {
         var out = ["name": name]
-        for (path, value) in settings { out[path] = value.description }
+        for (path, value) in settings where SpecField.byPath[path]?.recorded != false { out[path] = value.description }
         for axis in grid.axes { out["grid.\(axis.name)"] = "[" + axis.values.prefix(axis.mainCount).map(\.description).joined(separator: ", ") + "]" }
         for (i, n) in runs.named.enumerated() {
             out["runs.\(n.name)"] = n.config.json + " keep \(runs.keep[grid.count + i] ?? [])"
@@ -234,13 +234,14 @@ extension SweepSpec {
     }
 
     /// The cost of every run of each grid cell (seeds do not change it), then
-    /// of each named run.
-    public func runCosts() -> RunCosts {
+    /// of each named run. With `wall`, what sets how long it takes: its cost
+    /// over its ranks (`training.ranks`), for priorities and the critical path.
+    public func runCosts(wall: Bool = false) -> RunCosts {
         var dims: [DataSource: Int] = [:]  // one read per data source (an HDF5 open for a features file)
         func cost(_ config: RunConfig) -> Double {
             let dim = dims[config.data] ?? ((try? config.data.available().dim) ?? 1)
             dims[config.data] = dim
-            return SweepSpec.cost(config, dim: dim)
+            return SweepSpec.cost(config, dim: dim) / Double(wall ? config.rankCount : 1)
         }
         return RunCosts(cells: (0..<grid.cellCount).map { cost(grid[$0 * grid.seedCount].config) },
                         named: runs.named.map { cost($0.config) }, gridRuns: grid.count, seeds: grid.seedCount)
@@ -250,7 +251,7 @@ extension SweepSpec {
     /// first (a run's own cost plus the longest chain waiting on it: for
     /// runs nothing depends on, their cost), then by id. O(n log n).
     public func schedule(of ids: [Int], graph: RunGraph? = nil) -> [Int] {
-        let graph = graph ?? RunGraph(runs, costs: runCosts())
+        let graph = graph ?? RunGraph(runs, costs: runCosts(wall: true))
         return ids.sorted { a, b in
             let ca = graph.priority(a), cb = graph.priority(b)
             return ca != cb ? ca > cb : a < b

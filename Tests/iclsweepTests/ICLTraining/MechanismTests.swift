@@ -30,7 +30,7 @@ final class MechanismTests: XCTestCase {
             let p = t.params[.qkv(l)], D = 16
             for row in 0..<D { for col in 0..<(2 * D) { p[row * 3 * D + col] = 0 } }  // q and k columns; v stays
         }
-        let r = t.evaluate()
+        let r = try t.evaluate()
         let m = try XCTUnwrap(r.mechanism)
         XCTAssertEqual(m, MechanismShape(layers: 2, heads: 2, tokens: 5))
         XCTAssertEqual(r.attention.count, 2 * 2 * 2 * 5)
@@ -45,7 +45,7 @@ final class MechanismTests: XCTestCase {
     func testMeasuresEqualADirectComputation() throws {
         let t = try trainer()
         for _ in 0..<24 { try t.step() }
-        let r = t.evaluate()
+        let r = try t.evaluate()
         let m = r.mechanism!, L = 2, H = 2, T = 5, n = 2
         var expected = [Double](repeating: 0, count: r.attention.count), induction = [Double](repeating: 0, count: L * H)
         for (s, e) in Mechanism.sets.enumerated() {

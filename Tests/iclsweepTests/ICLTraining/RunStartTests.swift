@@ -76,11 +76,11 @@ final class RunStartTests: XCTestCase {
         XCTAssertEqual(t.params.storage.array.map(\.bitPattern), source.params.storage.array.map(\.bitPattern))
         XCTAssertEqual(t.sequencesDone, 0)
         XCTAssert(t.adam.m.storage.array.allSatisfy { $0 == 0 }, "fresh optimizer state")
-        XCTAssertEqual(t.evaluate().loss.map(\.bitPattern), {
+        XCTAssertEqual(try t.evaluate().loss.map(\.bitPattern), {
             // the source's weights measured on this run's evaluator sets: the same numbers
             let probe = try! trainer(config(.bursty))
             probe.params.storage.pointer.update(from: source.params.storage.pointer, count: probe.params.storage.count)
-            return probe.evaluate().loss.map(\.bitPattern)
+            return try probe.evaluate().loss.map(\.bitPattern)
         }())
         _ = try t.run()
         XCTAssertNotEqual(t.params.storage.array, source.params.storage.array, "every weight trains")
@@ -118,7 +118,7 @@ final class RunStartTests: XCTestCase {
         }
         XCTAssertEqual(try t.run(), .finished)
         XCTAssertEqual(t.history.records.map(\.sequences), [0], "evaluated once, not trained")
-        XCTAssertNotEqual(t.history.records[0].loss, late.evaluate().loss, "layer 0 from the early checkpoint changes the model")
+        XCTAssertNotEqual(t.history.records[0].loss, try late.evaluate().loss, "layer 0 from the early checkpoint changes the model")
     }
 
     func testProblemsNameTheField() {

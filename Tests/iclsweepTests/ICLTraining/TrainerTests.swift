@@ -38,7 +38,7 @@ final class TrainerTests: XCTestCase {
         print("tiny task: mean loss of the first 16 steps \(first), of the last 16 \(last)")
         XCTAssertGreaterThan(first, 1.5, "starts near log(8) = 2.08")
         XCTAssertLessThan(last, first * 0.5, "loss falls by more than half")
-        let record = t.evaluate()
+        let record = try t.evaluate()
         XCTAssertGreaterThan(record.headline(.train), 0.6, "train-distribution accuracy well above chance 1/8")
     }
 
@@ -109,11 +109,11 @@ final class TrainerTests: XCTestCase {
         XCTAssertNil(c.relabelSet)
         let full = try makeTrainer(c)
         XCTAssertEqual(full.config.model.outputs, c.classes)
-        XCTAssert(full.evaluate().accuracy.allSatisfy { !$0.isNaN }, "every evaluator applies")
+        XCTAssert(try full.evaluate().accuracy.allSatisfy { !$0.isNaN }, "every evaluator applies")
         c.relabelSet = 2
         let t = try makeTrainer(c)
         XCTAssertEqual(t.config.model.outputs, 2)
-        let r = t.evaluate()
+        let r = try t.evaluate()
         XCTAssertFalse(r.accuracy[1].isNaN)  // icl
         XCTAssertFalse(r.accuracy[5].isNaN)  // train_variant
         XCTAssert([0, 2, 3, 4].allSatisfy { r.accuracy[$0].isNaN }, "train, iwl, ciwl, flip use true labels the model cannot output")

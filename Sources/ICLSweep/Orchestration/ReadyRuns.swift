@@ -1,0 +1,68 @@
+import Foundation
+
+/// The runs ready to start, in hand-out order (the most work hanging on a
+/// run first, then by id), kept in one lane per rank count
+/// (`training.ranks`), so the coordinator sees at once the best run for a
+/// free worker and the best run for a gang. A grid's runs share one rank
+/// count, so lanes are few; taking a run is O(1) for runs ready from the
+/// start and O(released) for runs released later.
+struct ReadyRuns {
+    private let graph: RunGraph
+    private let ranksOf: (Int) -> Int
+    private var lanes: [Int: Lane] = [:]
+
+    private struct Lane {
+        /// Runs ready from the start, in order, from `next` on.
+        var queue: [Int]
+        var next = 0
+        /// Runs that became ready later (or were handed back), in order.
+        var released: [Int] = []
+        var isEmpty: Bool { next >= queue.count && released.isEmpty }
+    }
+
+    /// `ready` in hand-out order.
+    init(_ ready: [Int], graph: RunGraph, ranks: @escaping (Int) -> Int) {
+        self.graph = graph
+        ranksOf = ranks
+        for id in ready { lanes[ranks(id), default: Lane(queue: [])].queue.append(id) }
+    }
+
+    private func before(_ a: Int, _ b: Int) -> Bool {
+        let pa = graph.priority(a), pb = graph.priority(b)
+        return pa != pb ? pa > pb : a < b
+    }
+
+    private func head(_ lane: Lane) -> Int? {
+        let q = lane.next < lane.queue.count ? lane.queue[lane.next] : nil
+        guard let r = lane.released.first else { return q }
+        guard let q else { return r }
+        return before(r, q) ? r : q
+    }
+
+    var isEmpty: Bool { lanes.values.allSatisfy(\.isEmpty) }
+
+    /// The first run of each lane, best first: (run, the ranks it asks for).
+    var heads: [(run: Int, ranks: Int)] {
+        lanes.compactMap { r, lane in head(lane).map { ($0, r) } }.sorted { before($0.run, $1.run) }
+    }
+
+    /// The first run of the lane of runs on `ranks` ranks.
+    func head(ranks: Int) -> Int? { lanes[ranks].flatMap(head) }
+
+    /// Removes and returns the first run of the lane of `ranks`.
+    mutating func take(ranks: Int) -> Int {
+        var lane = lanes[ranks]!
+        let id = head(lane)!
+        if lane.released.first == id { lane.released.removeFirst() } else { lane.next += 1 }
+        lanes[ranks] = lane
+        return id
+    }
+
+    /// A run that became ready, in its place.
+    mutating func release(_ id: Int) {
+        var lane = lanes[ranksOf(id)] ?? Lane(queue: [])
+        let at = lane.released.firstIndex { before(id, $0) } ?? lane.released.count
+        lane.released.insert(id, at: at)
+        lanes[ranksOf(id)] = lane
+    }
+}
