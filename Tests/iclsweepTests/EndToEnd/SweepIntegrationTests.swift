@@ -82,7 +82,7 @@ final class SweepIntegrationTests: XCTestCase {
         let one = try writeSpec("solo.yaml", results: "solo.h5", sequences: 9600)
         XCTAssertEqual(try Launcher.run(["run", one]).status, 0)
         let two = try writeSpec("nodes.yaml", results: "nodes.h5", sequences: 9600)
-        let r = try Launcher.run(["run", two], ranks: 5, env: [NodeTable.simulatedNodesVariable: "2"])
+        let r = try Launcher.run(["run", two], ranks: 5, env: [NodeLayout.simulatedNodesVariable: "2"])
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssert(r.output.contains("features: 16 x 4 x 16 floats (0 MB), one copy per node on 2 nodes"), r.output)
         assertSame(try fingerprint(dir.appendingPathComponent("solo.h5").path),
@@ -99,7 +99,7 @@ final class SweepIntegrationTests: XCTestCase {
         let m = try Launcher.run(["/usr/bin/mpirun", "--oversubscribe", "-np", "1", bin, "run", mixed,
                                   ":", "-np", "1", "/usr/bin/env", other, bin, "run", mixed,
                                   ":", "-np", "1", bin, "run", mixed],
-                                 raw: true, env: [NodeTable.simulatedNodesVariable: "2"])
+                                 raw: true, env: [NodeLayout.simulatedNodesVariable: "2"])
         XCTAssertEqual(m.status, 0, m.output)
         let warnings = m.output.split(separator: "\n").filter { $0.contains("trains with") }
         XCTAssertEqual(warnings.count, 1, m.output)

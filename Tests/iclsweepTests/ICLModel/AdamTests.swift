@@ -40,3 +40,35 @@ final class AdamTests: XCTestCase {
         XCTAssert(c.problems().contains { $0.field == "training.weight_decay" && $0.message.hasPrefix("must be a finite number >= 0") }, "\(c.problems())")
     }
 }
+
+/// Adam on slices of the buffer (a gang's members each update one) gives
+/// the bits of one update of the whole, frozen tensors included.
+final class AdamSliceTests: XCTestCase {
+    func testSlicesGiveTheWholeUpdate() {
+        let config = ModelConfig(inputDim: 6, labels: 5, width: 8, heads: 2, layers: 2, pairs: 2, maxPositions: 6)
+        let layout = ParameterLayout(config)
+        func run(_ parts: [Range<Int>]?) -> [UInt32] {
+            let params = ParameterSet<Float>(layout), grads = ParameterSet<Float>(layout)
+            params.initializeFloat(seed: 4)
+            var settings = AdamSettings(learningRate: 1e-2)
+            settings.weightDecay = 0.1
+            let adam = Adam<Float>(layout, settings: settings, frozen: [.qkv(0)])
+            for step in 0..<3 {
+                for i in 0..<layout.count { grads.storage.pointer[i] = Float(sin(Double(i * (step + 1)))) }
+                if let parts {
+                    for p in parts { adam.updateFloat(params, grads, within: p); adam.step -= 1 }
+                    adam.step += 1
+                } else {
+                    adam.updateFloat(params, grads)
+                }
+            }
+            XCTAssert(grads.storage.array.allSatisfy { $0 == 0 }, "every gradient is consumed")
+            return params.storage.array.map(\.bitPattern) + adam.m.storage.array.map(\.bitPattern)
+        }
+        let n = layout.count
+        let whole = run(nil)
+        XCTAssertEqual(run([0..<n]), whole)
+        XCTAssertEqual(run([0..<16, 16..<(n / 2), (n / 2)..<n]), whole)
+        XCTAssertEqual(run([0..<7, 7..<n]), whole, "a cut that is not a multiple of the vector width")
+    }
+}

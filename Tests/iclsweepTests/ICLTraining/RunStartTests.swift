@@ -76,12 +76,10 @@ final class RunStartTests: XCTestCase {
         XCTAssertEqual(t.params.storage.array.map(\.bitPattern), source.params.storage.array.map(\.bitPattern))
         XCTAssertEqual(t.sequencesDone, 0)
         XCTAssert(t.adam.m.storage.array.allSatisfy { $0 == 0 }, "fresh optimizer state")
-        XCTAssertEqual(try t.evaluate().loss.map(\.bitPattern), {
-            // the source's weights measured on this run's evaluator sets: the same numbers
-            let probe = try! trainer(config(.bursty))
-            probe.params.storage.pointer.update(from: source.params.storage.pointer, count: probe.params.storage.count)
-            return try probe.evaluate().loss.map(\.bitPattern)
-        }())
+        // the source's weights measured on this run's evaluator sets: the same numbers
+        let probe = try trainer(config(.bursty))
+        probe.params.storage.pointer.update(from: source.params.storage.pointer, count: probe.params.storage.count)
+        XCTAssertEqual(try t.evaluate().loss.map(\.bitPattern), try probe.evaluate().loss.map(\.bitPattern))
         _ = try t.run()
         XCTAssertNotEqual(t.params.storage.array, source.params.storage.array, "every weight trains")
     }
