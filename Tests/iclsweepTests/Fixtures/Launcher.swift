@@ -125,7 +125,6 @@ enum Launcher {
         }
     }
 
-    /// Child processes of `pid` (the ranks mpirun started).
     /// The MPI rank of a process mpirun started (OpenMPI's OMPI_COMM_WORLD_RANK in its environment).
     static func mpiRank(of pid: Int32) -> Int? {
         guard let environment = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")) else { return nil }
@@ -134,6 +133,13 @@ enum Launcher {
             .first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
     }
 
+    /// Every process below `pid`: the ranks mpirun started, and those its
+    /// daemons started on other (simulated) nodes.
+    static func descendants(of pid: Int32) -> [Int32] {
+        children(of: pid).flatMap { [$0] + descendants(of: $0) }
+    }
+
+    /// Child processes of `pid` (the ranks mpirun started).
     static func children(of pid: Int32) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { child in

@@ -91,8 +91,9 @@ struct SweepFixture {
     /// (non-zero, as it reports the kill). Killing the worker of that run,
     /// with half of it left, leaves it to resume from its checkpoint.
     static func runAndKillAWorker(_ spec: String, results: String, partway: Int = 8000,
+                                  start: (() throws -> (Process, Pipe))? = nil,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
-        let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
+        let (job, pipe) = try start?() ?? Launcher.start(["run", spec], ranks: 3)
         let output = Launcher.Output(pipe)
         var victim: Int32?
         let deadline = Date().addingTimeInterval(120)
@@ -105,7 +106,7 @@ struct SweepFixture {
                    t.statuses[$0] == .running && t.sequencesDone[$0] >= partway && 2 * t.sequencesDone[$0] <= t.sequencesTotal[$0]
                }),
                checkpoints.count > t.statuses.filter({ $0 == .done }).count {
-                victim = Launcher.children(of: job.processIdentifier).first { Launcher.mpiRank(of: $0) == t.ranks[run] }
+                victim = Launcher.descendants(of: job.processIdentifier).first { Launcher.mpiRank(of: $0) == t.ranks[run] }
             }
         }
         if victim == nil { job.terminate() }
