@@ -127,21 +127,24 @@ public enum Benchmark {
     /// Matrix-product FLOPs of one training step (forward and backward).
     public static func flopsPerStep(_ c: RunConfig) -> Double { c.model.flopsPerStep(batch: c.batch) }
 
-    /// Steady-state training throughput: warm up, then time whole steps;
-    /// then one evaluation point, as a run takes it every `evalInterval`.
-    public static func training(_ config: RunConfig, seconds: Double) throws -> Result {
+    /// Steady-state training throughput: warm up, then time whole steps
+    /// (as many as fill `seconds`, from 10 timed first); then one evaluation
+    /// point, as a run takes it every `evalInterval`. With `gang`, its members
+    /// train the run together (each calls this), on the step count its leader
+    /// chose.
+    public static func training(_ config: RunConfig, seconds: Double, gang: MPIGang? = nil) throws -> Result {
         let table = try config.data.table(classes: config.classes, exemplars: config.exemplars)
-        let trainer = try Trainer(config: config, table: table)
+        let trainer = try Trainer(config: config, table: table, gang: gang)
         for _ in 0..<20 { try trainer.step() }
+        let probe = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<10 { try trainer.step() }
+        let probeSeconds = Double(DispatchTime.now().uptimeNanoseconds - probe) * 1e-9 / 10
+        var steps = max(10, Int(seconds / probeSeconds))
+        if let gang { steps = Int(try gang.comm.broadcast(Int64(steps))) }
         trainer.times = StepTimes()
-        var steps = 0
         let start = DispatchTime.now().uptimeNanoseconds
-        var elapsed = 0.0
-        while elapsed < seconds {
-            for _ in 0..<10 { try trainer.step() }
-            steps += 10
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        }
+        for _ in 0..<steps { try trainer.step() }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         let perStep = elapsed / Double(steps)
         let flops = flopsPerStep(config)
         let evalStart = DispatchTime.now().uptimeNanoseconds

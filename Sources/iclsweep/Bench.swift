@@ -8,8 +8,10 @@ import ICLSweep
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure this core's limits and training throughput per phase, on one core.",
-        discussion: "Pin it to one core for figures you compare: taskset -c 1 iclsweep bench.")
+        abstract: "Measure this core's limits and training throughput per phase, on one core (and on R ranks under mpirun -np R).",
+        discussion: "Pin it to one core for figures you compare: taskset -c 1 iclsweep bench. "
+            + "Under `taskset -c 0,1 mpirun -np 2 --bind-to core iclsweep bench`, each configuration is also trained by both ranks "
+            + "together (training.shards at least 2), alternating with rank 0 alone, and the speed-up and each step's split are printed.")
 
     @Option(help: "Seconds of timed training per configuration.") var seconds = 8.0
     @Option(help: "Class counts to measure.") var classes: [Int] = [12_800, 1_600]
@@ -21,6 +23,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Sequences per evaluator in the timed evaluation (the paper: 5,000).") var evalSequences = 5_000
     @Option(help: "Training sequences between evaluations, for the rate over a run (the paper: 100,000).")
     var evalInterval = 100_000
+    @Option(help: "Under mpirun -np R: rounds of (1 rank, then R ranks) per configuration; the median speed-up is reported.")
+    var rounds = 3
     @Option(help: "A sweep spec whose runs --run names (e.g. sweeps/paper-suite.yaml).") var spec: String?
     @Option(name: .customLong("run"), help: "A run of --spec to measure as the spec trains it (e.g. 12l), after the --classes configurations.")
     var runs: [String] = []
@@ -34,6 +38,7 @@ struct Bench: ParsableCommand {
         if let bad = classes.first(where: { $0 < 3 }) {
             throw ValidationError("--classes must be at least 3 (the query's class and two in context), got \(bad)")
         }
+        if rounds < 1 { throw ValidationError("--rounds must be a positive number (got \(rounds))") }
         if evalSequences < 1 { throw ValidationError("--eval-sequences must be a positive number (got \(evalSequences))") }
         if evalInterval < 1 { throw ValidationError("--eval-interval must be a positive number (got \(evalInterval))") }
         if !runs.isEmpty && spec == nil { throw ValidationError("--run needs --spec, the sweep spec the run is in") }
@@ -50,8 +55,18 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        if let note = prepareProcess() { print(note) }
+        let note = prepareProcess()
         if let lanes = simdLanes { Benchmark.limitVectorLanes(to: lanes) }  // before any kernel chooses its variant
+        // Started by `mpirun -np R`: each configuration also trains on R ranks (below); rank 0 measures and prints.
+        let launched = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
+        let world = launched > 1 ? try MPI.initialize() : nil
+        defer { if world != nil { MPI.finalize() } }
+        let gang = try world.map { w in try MPIGang(world: w, members: (0..<Int32(w.size)).map(Rank.init), tag: 1) }
+        if let gang, !gang.leads {
+            try followMeasurements(gang)
+            return
+        }
+        if let note { print(note) }
         let fma = Benchmark.fmaPeak(), sgemm = Benchmark.sgemmPeak()
         let memory = Benchmark.copyBandwidth(), cached = Benchmark.copyBandwidth(bytes: 16 << 20)
         let core = Benchmark.blasCore
@@ -88,57 +103,141 @@ struct Bench: ParsableCommand {
                 configurations.append(("run \(name) of \(spec): \(Format.count(c.classes)) classes", c))
             }
         }
+        let limits = Limits(fma: fma.gflops, sgemm: sgemm, memory: memory, cached: cached)
+        if let gang {
+            try gang.comm.barrierSleeping()  // the others waited, sleeping, while this rank measured the core
+            _ = try gang.comm.broadcast(Int64(configurations.count))
+        }
         for (title, base) in configurations {
             var config = base
             config.evalSequences = evalSequences
-            let r = try Benchmark.training(config, seconds: seconds)
-            let m = config.model
-            print("\n\(title), \(m.inputDim)-dim inputs, \(m.layers) layers\(m.mlpRatio > 0 ? " with MLPs (x\(m.mlpRatio))" : ""), "
-                  + "\(m.pairs) pairs, batch \(config.batch) (\(Format.count(r.parameters)) parameters):")
-            print(String(format: "  throughput  %8.0f sequences/s  (%d steps, %.2f ms/step)", r.sequencesPerSecond, r.steps,
-                         1000 * r.secondsPerStep))
-            print(String(format: "  products    %.3g FLOPs per step -> %.1f GFLOP/s over the whole step, %.0f%% of the FMA peak",
-                         r.flopsPerStep, r.gflops, 100 * r.gflops / fma.gflops))
-            print("  phase              ms/step   share   achieved        held against")
-            let t = r.times, w = r.work, steps = Double(r.steps), total = t.total
-            func row(_ name: String, _ seconds: Double, flops: Double? = nil, bytes: Double? = nil) {
-                let perStep = seconds / steps
-                var line = String(format: "  %@ %7.3f  %5.1f%%", name.padding(toLength: 16, withPad: " ", startingAt: 0),
-                                  1000 * perStep, 100 * seconds / total)
-                if let flops {
-                    let rate = flops / perStep / 1e9
-                    line += String(format: "   %6.1f GFLOP/s   %3.0f%% of FMA peak, %3.0f%% of sgemm", rate,
-                                   100 * rate / fma.gflops, 100 * rate / sgemm)
-                } else if let bytes {
-                    let rate = bytes / perStep / 1e9
-                    line += String(format: "   %6.1f GB/s      %3.0f%% of memory, %3.0f%% of 16 MiB copy", rate,
-                                   100 * rate / memory, 100 * rate / cached)
-                }
-                print(line)
+            if let gang {
+                try measureOnRanks(title: title, config, gang: gang, limits)
+                continue
             }
-            row("sampling", t.sampling)
-            row("embedding", t.embedding, flops: w.embeddingFlops)
-            row("layer products", t.layerProducts, flops: w.layerFlops)
-            if m.mlpRatio > 0 {
-                row("MLP products", t.mlpProducts, flops: w.mlpFlops)
-                row("GELU", t.gelu, bytes: w.geluBytes)
-            }
-            row("attention", t.attention, flops: w.attentionFlops)
-            row("unembedding", t.unembedding, flops: w.unembeddingFlops)
-            row("softmax + loss", t.loss, bytes: w.lossBytes)
-            row("backward prods", t.backwardProducts, flops: w.backwardFlops)
-            row("norms, copies", t.norms)
-            row("adam", t.adam, bytes: w.adamBytes)
-            let evaluators = config.applicableEvaluators.count
-            let overRun = Benchmark.runRate(trainingRate: r.sequencesPerSecond, evalSeconds: r.evalSeconds,
-                                            evalInterval: evalInterval)
-            print(String(format: "  evaluation  %8.3f s per evaluation (%d evaluators x %@ sequences, %.0f sequences/s forward)",
-                         r.evalSeconds, evaluators, Format.count(evalSequences),
-                         Double(evaluators * evalSequences) / r.evalSeconds))
-            print(String(format: "  over a run  %8.0f sequences/s trained, evaluating every %@ sequences (%.0f%% of the time)",
-                         overRun, Format.count(evalInterval), 100 * (1 - overRun / r.sequencesPerSecond)))
+            report(title: title, config, try Benchmark.training(config, seconds: seconds), limits)
         }
         print(String(format: "\npeak memory (RSS): %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
+    }
+
+    /// This machine's limits, which the figures are held against.
+    struct Limits { let fma, sgemm, memory, cached: Double }
+
+    /// The throughput and roofline of one configuration.
+    func report(title: String, _ config: RunConfig, _ r: Benchmark.Result, _ limits: Limits) {
+        let m = config.model
+        print("\n\(title), \(m.inputDim)-dim inputs, \(m.layers) layers\(m.mlpRatio > 0 ? " with MLPs (x\(m.mlpRatio))" : ""), "
+              + "\(m.pairs) pairs, batch \(config.batch) (\(Format.count(r.parameters)) parameters):")
+        print(String(format: "  throughput  %8.0f sequences/s  (%d steps, %.2f ms/step)", r.sequencesPerSecond, r.steps,
+                     1000 * r.secondsPerStep))
+        print(String(format: "  products    %.3g FLOPs per step -> %.1f GFLOP/s over the whole step, %.0f%% of the FMA peak",
+                     r.flopsPerStep, r.gflops, 100 * r.gflops / limits.fma))
+        print("  phase              ms/step   share   achieved        held against")
+        let t = r.times, w = r.work, steps = Double(r.steps), total = t.total
+        func row(_ name: String, _ seconds: Double, flops: Double? = nil, bytes: Double? = nil) {
+            let perStep = seconds / steps
+            var line = String(format: "  %@ %7.3f  %5.1f%%", name.padding(toLength: 16, withPad: " ", startingAt: 0),
+                              1000 * perStep, 100 * seconds / total)
+            if let flops {
+                let rate = flops / perStep / 1e9
+                line += String(format: "   %6.1f GFLOP/s   %3.0f%% of FMA peak, %3.0f%% of sgemm", rate,
+                               100 * rate / limits.fma, 100 * rate / limits.sgemm)
+            } else if let bytes {
+                let rate = bytes / perStep / 1e9
+                line += String(format: "   %6.1f GB/s      %3.0f%% of memory, %3.0f%% of 16 MiB copy", rate,
+                               100 * rate / limits.memory, 100 * rate / limits.cached)
+            }
+            print(line)
+        }
+        row("sampling", t.sampling)
+        row("embedding", t.embedding, flops: w.embeddingFlops)
+        row("layer products", t.layerProducts, flops: w.layerFlops)
+        if m.mlpRatio > 0 {
+            row("MLP products", t.mlpProducts, flops: w.mlpFlops)
+            row("GELU", t.gelu, bytes: w.geluBytes)
+        }
+        row("attention", t.attention, flops: w.attentionFlops)
+        row("unembedding", t.unembedding, flops: w.unembeddingFlops)
+        row("softmax + loss", t.loss, bytes: w.lossBytes)
+        row("backward prods", t.backwardProducts, flops: w.backwardFlops)
+        row("norms, copies", t.norms)
+        row("adam", t.adam, bytes: w.adamBytes)
+        let evaluators = config.applicableEvaluators.count
+        let overRun = Benchmark.runRate(trainingRate: r.sequencesPerSecond, evalSeconds: r.evalSeconds,
+                                        evalInterval: evalInterval)
+        print(String(format: "  evaluation  %8.3f s per evaluation (%d evaluators x %@ sequences, %.0f sequences/s forward)",
+                     r.evalSeconds, evaluators, Format.count(evalSequences),
+                     Double(evaluators * evalSequences) / r.evalSeconds))
+        print(String(format: "  over a run  %8.0f sequences/s trained, evaluating every %@ sequences (%.0f%% of the time)",
+                     overRun, Format.count(evalInterval), 100 * (1 - overRun / r.sequencesPerSecond)))
+    }
+
+    // MARK: - One run on several ranks
+
+    /// A configuration on the gang's R ranks (started by `mpirun -np R`), with
+    /// its shards (at least R): first on this rank alone with 1 shard (today's
+    /// step, the roofline above) and with those shards (the same bits as on R
+    /// ranks), the others waiting; then on all R ranks. Prints the speed-ups
+    /// and each step's split: compute, exchange (gradients sent and added in
+    /// shard order, parameters gathered), Adam, sampling.
+    func measureOnRanks(title: String, _ config: RunConfig, gang: MPIGang, _ limits: Limits) throws {
+        let R = gang.size
+        var sharded = config
+        if sharded.shardCount < R { sharded.shards = R }
+        if let p = ({ var c = sharded; c.ranks = R; return c }()).problems().first {
+            throw ValidationError("\(title): \(p)")
+        }
+        _ = try gang.comm.broadcast(Array(sharded.json.utf8))
+        var whole = config
+        whole.shards = nil
+        let one = try Benchmark.training(whole, seconds: seconds)
+        report(title: title + ", 1 rank, 1 shard", whole, one, limits)
+        // alternately alone and together, so that a machine whose speed drifts (a shared VM) moves both alike
+        var pairs: [(alone: Benchmark.Result, together: Benchmark.Result)] = []
+        for _ in 0..<rounds {
+            let alone = try Benchmark.training(sharded, seconds: seconds)
+            try gang.comm.barrierSleeping()
+            pairs.append((alone, try Benchmark.training(sharded, seconds: seconds, gang: gang)))
+        }
+        let S = sharded.shardCount
+        let ratios = pairs.map { $0.together.sequencesPerSecond / $0.alone.sequencesPerSecond }
+        let median = ratios.sorted()[ratios.count / 2]
+        let (alone, together) = pairs[ratios.firstIndex(of: median)!]
+        print(String(format: "  on %d ranks, %d shards: %.2fx 1 rank with %d shards (median of %d rounds: %@)",
+                     R, S, median, S, rounds, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+        print(String(format: "  median round: %.0f sequences/s on %d ranks, %.0f/s on 1 rank with %d shards; 1 rank with 1 shard: %.0f/s (%.2fx)",
+                     together.sequencesPerSecond, R, alone.sequencesPerSecond, S, one.sequencesPerSecond,
+                     together.sequencesPerSecond / one.sequencesPerSecond))
+        print("  per step (ms)      1 rank, 1 shard   1 rank, \(S) shards   \(R) ranks, \(S) shards")
+        func split(_ r: Benchmark.Result) -> [Double] {
+            let t = r.times, n = Double(r.steps)
+            return [t.total - t.exchange - t.adam - t.sampling, t.exchange, t.adam, t.sampling, t.total].map { 1000 * $0 / n }
+        }
+        let columns = [split(one), split(alone), split(together)]
+        for (i, name) in ["compute", "exchange", "adam", "sampling", "whole step"].enumerated() {
+            print(String(format: "  %@ %15.3f %17.3f %19.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0),
+                         columns[0][i], columns[1][i], columns[2][i]))
+        }
+        let rate = { (r: Benchmark.Result) in
+            Benchmark.runRate(trainingRate: r.sequencesPerSecond, evalSeconds: r.evalSeconds, evalInterval: evalInterval)
+        }
+        print(String(format: "  evaluation %8.3f s on 1 rank, %.3f s on %d; over a run (evaluating every %@ sequences) %.0f/s vs %.0f/s: %.2fx",
+                     alone.evalSeconds, together.evalSeconds, R, Format.count(evalInterval), rate(together), rate(alone),
+                     rate(together) / rate(alone)))
+    }
+
+    /// Ranks 1... of `mpirun -np R iclsweep bench`: each configuration rank 0
+    /// sends, trained with it once it has measured alone.
+    func followMeasurements(_ gang: MPIGang) throws {
+        try gang.comm.barrierSleeping()
+        let count = try gang.comm.broadcast(Int64(0))
+        for _ in 0..<count {
+            let config = try RunConfig.fromJSON(String(decoding: try gang.comm.broadcast([]), as: UTF8.self))
+            for _ in 0..<rounds {
+                try gang.comm.barrierSleeping()
+                _ = try Benchmark.training(config, seconds: seconds, gang: gang)
+            }
+        }
     }
 
     var cpuModel: String {

@@ -54,9 +54,46 @@ struct Validate: ParsableCommand {
         abstract: "Check a sweep spec and its features; print the grid and the compute it needs.")
     @Argument(help: "Sweep spec (YAML).") var spec: String
     @Option(help: "Assumed training speed in GFLOP/s per core for the estimate (see `iclsweep bench`).") var gflops = 40.0
+    @Option(help: ArgumentHelp("Predict the sweep's wall time on NODESxCORES (e.g. 64x48): each run on its training.ranks.",
+                               valueName: "NODESxCORES"))
+    var cluster: String?
+    @Option(help: "With --cluster: a node's memory bandwidth in GB/s, shared by its busy cores (the exchange and Adam move at it).")
+    var bandwidth = 200.0
+    @Option(help: "With --cluster: the most one core moves alone, in GB/s (`bench` prints it as copy bandwidth).")
+    var coreBandwidth = 20.0
 
     func validate() throws {
         if !(gflops > 0) { throw ValidationError("--gflops must be a positive number") }
+        if !(bandwidth > 0) { throw ValidationError("--bandwidth must be a positive number") }
+        if !(coreBandwidth > 0) { throw ValidationError("--core-bandwidth must be a positive number") }
+        if let cluster, clusterShape(cluster) == nil {
+            throw ValidationError("--cluster: expected NODESxCORES with positive whole numbers (e.g. 64x48), got '\(cluster)'")
+        }
+    }
+
+    func clusterShape(_ text: String) -> (nodes: Int, cores: Int)? {
+        let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    /// The prediction of `ClusterModel` for `--cluster`.
+    func predict(_ s: SweepSpec, nodes: Int, cores: Int) {
+        let model = ClusterModel(.init(nodes: nodes, cores: cores, gflops: gflops, bandwidth: bandwidth, coreBandwidth: coreBandwidth))
+        let p = model.predict(s)
+        print("\non \(nodes) nodes x \(cores) cores (a model: \(Int(gflops)) GFLOP/s per core sustained, \(Int(bandwidth)) GB/s per node "
+              + "shared by its busy cores, at most \(Int(coreBandwidth)) GB/s per core; docs/ranks.md states it): the sweep takes about "
+              + "\(Format.duration(p.makespan)), " + String(format: "the cores busy %.1f%% of it", 100 * p.utilisation))
+        let last = p.end.indices.filter { !p.end[$0].isNaN }.sorted { p.end[$0] > p.end[$1] }.prefix(4).filter { !p.criticalPath.contains($0) }
+        print("  critical path, then the other runs that end last (each on its training.ranks; a step's compute + exchange + Adam):")
+        for id in p.criticalPath + last {
+            let c = s.runs.config(of: id), dim = (try? c.data.available().dim) ?? 1
+            let st = model.step(c, dim: dim, ranks: c.rankCount, busy: p.busy[id])
+            print(String(format: "    %@: %@ to %@ on %d rank%@, %d shard%@, %d of its node's cores busy; step %.2f + %.2f + %.2f ms",
+                         s.runs.name(of: id), Format.duration(p.start[id]), Format.duration(p.end[id]), c.rankCount,
+                         c.rankCount == 1 ? "" : "s", c.shardCount, c.shardCount == 1 ? "" : "s", p.busy[id],
+                         1000 * st.compute, 1000 * st.exchange, 1000 * st.adam))
+        }
     }
 
     func run() throws {
@@ -89,10 +126,13 @@ struct Validate: ParsableCommand {
             for (id, points) in runs.keep.sorted(by: { $0.key < $1.key }) {
                 print("  \(runs.name(of: id)) keeps checkpoints at \(points.map { Format.count($0) }.joined(separator: ", "))")
             }
-            let (cost, path) = graph.criticalPath()
-            let chain = path.map { p in runs.name(of: p.run) + (p.until.map { " (to \(Format.count($0)))" } ?? "") }
+            let (cost, path) = RunGraph(runs, costs: s.runCosts(wall: true)).criticalPath()
+            let chain = path.map { p -> String in
+                let r = runs.config(of: p.run).rankCount
+                return runs.name(of: p.run) + (r > 1 ? " [\(r) ranks]" : "") + (p.until.map { " (to \(Format.count($0)))" } ?? "")
+            }
             print("critical path: \(chain.joined(separator: " -> ")): about \(Format.duration(cost / (gflops * 1e9))) "
-                  + "at \(Int(gflops)) GFLOP/s, however many workers")
+                  + "at \(Int(gflops)) GFLOP/s per rank with perfect scaling, however many workers")
         }
         let megabytes = Double(ResultsFile.expectedBytes(s)) / 1e6
         let rows = s.runs.pointCounts().reduce(0, +)
@@ -112,5 +152,6 @@ struct Validate: ParsableCommand {
         print(String(format: "compute: %.3g FLOPs, about %@ core-hours at %.0f GFLOP/s per core; the longest run about %@",
                      flops, Format.fixed(flops / (gflops * 1e9) / 3600, 2), gflops, Format.duration(longest / (gflops * 1e9))))
         print("with W workers the sweep takes about max(total / W, longest run).")
+        if let cluster, let (nodes, cores) = clusterShape(cluster) { predict(s, nodes: nodes, cores: cores) }
     }
 }

@@ -146,7 +146,8 @@ final class Coordinator {
         while !parked.isEmpty, let (run, asked) = ready.heads.first(where: { !waiting.contains($0.ranks) }) {
             let ranks = placeable(asked)
             let free = Dictionary(grouping: parked.filter { !held.contains(nodeOf[Int($0.value)]) }) { nodeOf[Int($0.value)] }
-            if let node = free.keys.sorted().first(where: { free[$0]!.count >= ranks }) {
+            // the node with the most free workers: a gang there leaves room, and its ranks more memory bandwidth
+            if let node = free.keys.filter({ free[$0]!.count >= ranks }).max(by: { (free[$0]!.count, -$0) < (free[$1]!.count, -$1) }) {
                 try start(ready.take(ranks: asked), on: Array(free[node]!.prefix(ranks)))
                 continue
             }

@@ -1,0 +1,166 @@
+import Foundation
+import ICLSupport
+import ICLData
+import ICLModel
+import ICLTraining
+
+/// What a sweep takes on a cluster, predicted from each run's work and a
+/// few figures of the machine (`iclsweep validate --cluster NODESxCORES`).
+/// The model, stated so it can be checked (`docs/ranks.md`):
+///
+/// - A step of a run on R ranks with S shards (B sequences, P parameters,
+///   F matrix-product FLOPs): compute `ceil(S/R)/S x F / rate`, the ranks'
+///   own shards one after another at the core's sustained rate;
+///   Adam on P/R parameters, 32 bytes each; and, with several shards, the
+///   exchange: each rank sends its shards' gradients of the others' slices
+///   and receives theirs of its own (4 bytes x P x (R-1)/R per shard each
+///   way), adds S slices of P/R (12 bytes each), and gathers the other
+///   slices of the parameters (8 bytes x P x (R-1)/R), plus a latency per
+///   phase; each own shard's gradient buffer is zeroed (4 bytes x P). Every
+///   byte moves at the node's bandwidth shared by its busy cores (as busy as
+///   at the run's start), at most one core's own bandwidth. The products run
+///   at the whole-batch rate whatever the shard's size (optimistic for small
+///   shards: `bench --shards S` measures them).
+/// - An evaluation: every evaluator's sequences forward at F/3 per batch,
+///   shared by the ranks.
+/// - The sweep: every core trains (the coordinator sleeps between
+///   messages and needs no core of its own); the runs are list-scheduled
+///   in its order (the most wall time hanging on a run first), each on the
+///   node with the most free cores, a gang on one node, each run once its sources have kept the
+///   checkpoints it starts from, any run that fits a free core taking it
+///   (backfilling).
+public struct ClusterModel {
+    public struct Machine {
+        public var nodes: Int
+        public var cores: Int
+        /// Sustained training GFLOP/s per core (`iclsweep bench`: the whole step's rate).
+        public var gflops: Double
+        /// A node's memory bandwidth in GB/s, shared by its busy cores.
+        public var bandwidth: Double
+        /// The most one core draws alone, in GB/s (`bench`: copy bandwidth).
+        public var coreBandwidth: Double
+        /// Seconds per exchange phase (a barrier's worth of messages).
+        public var latency = 20e-6
+        public init(nodes: Int, cores: Int, gflops: Double, bandwidth: Double, coreBandwidth: Double) {
+            self.nodes = nodes; self.cores = cores; self.gflops = gflops; self.bandwidth = bandwidth; self.coreBandwidth = coreBandwidth
+        }
+
+        /// Bytes per second one core moves while `busy` cores of its node work.
+        func perCore(busy: Int) -> Double { min(coreBandwidth, bandwidth / Double(max(busy, 1))) * 1e9 }
+    }
+
+    /// One step's seconds by part.
+    public struct Step {
+        public var compute = 0.0, exchange = 0.0, adam = 0.0
+        public var total: Double { compute + exchange + adam }
+    }
+
+    public let machine: Machine
+
+    public init(_ machine: Machine) { self.machine = machine }
+
+    /// A step of `config` on `ranks` ranks while `busy` cores of the node work (itself included).
+    public func step(_ config: RunConfig, dim: Int, ranks R: Int, busy: Int? = nil) -> Step {
+        let m = config.model(inputDim: dim)
+        let P = Double(ParameterLayout(m).count), F = m.flopsPerStep(batch: config.batch)
+        let S = config.shardCount, r = Double(R)
+        let perCore = machine.perCore(busy: busy ?? machine.cores)
+        var s = Step()
+        s.compute = Double((S + R - 1) / R) / Double(S) * F / (machine.gflops * 1e9)
+        s.adam = 32 * P / r / perCore
+        if S > 1 {
+            // each own shard's gradient buffer zeroed; slices sent and received; S slices added; parameters gathered
+            let own = Double((S + R - 1) / R), away = (r - 1) / r
+            let bytes = 4 * P * own + 2 * 4 * P * away * own + 12 * Double(S) * P / r + 8 * P * away
+            s.exchange = bytes / perCore + (R > 1 ? 3 * machine.latency : 0)
+        }
+        return s
+    }
+
+    /// Seconds of a whole run on `ranks` ranks, its evaluations included.
+    public func seconds(_ config: RunConfig, dim: Int, ranks: Int, busy: Int? = nil) -> Double {
+        let evalBatches = Double(config.evalPoints.count * config.applicableEvaluators.count * config.evalSequences) / Double(config.batch)
+        let eval = evalBatches * config.model(inputDim: dim).flopsPerStep(batch: config.batch) / 3 / (machine.gflops * 1e9) / Double(ranks)
+        return Double(config.steps) * step(config, dim: dim, ranks: ranks, busy: busy).total + eval
+    }
+
+    public struct Prediction {
+        /// Seconds from the first hand-out to the last run's end.
+        public var makespan: Double
+        /// Every run's predicted start and end, by run id.
+        public var start: [Double], end: [Double]
+        /// The chain of runs that ends last: each run the one whose end (or kept checkpoint) let the next start.
+        public var criticalPath: [Int]
+        /// Core-seconds of training over cores x makespan.
+        public var utilisation: Double
+        /// Busy cores on each run's node when it started (itself included).
+        public var busy: [Int]
+    }
+
+    /// The sweep on this machine, each run on its `training.ranks`.
+    public func predict(_ spec: SweepSpec) -> Prediction {
+        let runs = spec.runs, n = runs.count
+        var dims: [DataSource: Int] = [:]
+        let configs = (0..<n).map { runs.config(of: $0) }
+        let dim: [Int] = configs.map { c in
+            let d = dims[c.data] ?? ((try? c.data.available().dim) ?? 1)
+            dims[c.data] = d
+            return d
+        }
+        let graph = RunGraph(runs, costs: spec.runCosts(wall: true))
+        let order = spec.schedule(of: Array(0..<n), graph: graph)
+        var free = Array(repeating: machine.cores, count: machine.nodes)  // the coordinator sleeps: it needs no core
+        var start = Array(repeating: Double.nan, count: n), end = Array(repeating: Double.nan, count: n)
+        var after = Array(repeating: -1, count: n)  // the run whose progress let this one start
+        var busyAt = Array(repeating: 0, count: n)
+        var pending = order
+        var running: [(end: Double, node: Int, ranks: Int, run: Int)] = []
+        var now = 0.0, busy = 0.0
+        /// When run `id` can start: once each source has reached its checkpoint (nil: a source has not started).
+        func ready(_ id: Int) -> (at: Double, by: Int)? {
+            var at = 0.0, by = -1
+            for s in graph.sources(of: id) {
+                guard !start[s.run].isNaN else { return nil }
+                let total = Double(max(configs[s.run].sequences, 1))
+                let t = start[s.run] + (end[s.run] - start[s.run]) * Double(s.at) / total
+                if t >= at { at = t; by = s.run }
+            }
+            return (at, by)
+        }
+        while !pending.isEmpty {
+            var started = false
+            for id in pending {
+                guard let (at, by) = ready(id), at <= now else { continue }
+                let ranks = min(configs[id].rankCount, machine.cores)
+                // as the coordinator: the node with the most free cores
+                guard let node = free.indices.filter({ free[$0] >= ranks }).max(by: { (free[$0], -$0) < (free[$1], -$1) }) else { continue }
+                free[node] -= ranks
+                // its memory traffic at the bandwidth its node's busy cores leave each (as they are at its start)
+                let wall = seconds(configs[id], dim: dim[id], ranks: ranks, busy: machine.cores - free[node])
+                start[id] = now; end[id] = now + wall; after[id] = by; busyAt[id] = machine.cores - free[node]
+                running.append((end[id], node, ranks, id))
+                busy += wall * Double(ranks)
+                pending.removeAll { $0 == id }
+                started = true
+                break  // the order may change what fits: look again from the first
+            }
+            if started { continue }
+            // nothing fits now: advance to the next end (or the next source checkpoint)
+            let nextReady = pending.compactMap { ready($0)?.at }.filter { $0 > now }.min()
+            let nextEnd = running.map(\.end).filter { $0 > now }.min()
+            guard let next = [nextReady, nextEnd].compactMap({ $0 }).min() else { break }
+            now = next
+            for r in running where r.end <= now { free[r.node] += r.ranks }
+            running.removeAll { $0.end <= now }
+        }
+        let makespan = end.filter { !$0.isNaN }.max() ?? 0
+        var path: [Int] = []
+        if var last = end.indices.filter({ !end[$0].isNaN }).max(by: { end[$0] < end[$1] }) {
+            path = [last]
+            while after[last] >= 0 { last = after[last]; path.insert(last, at: 0) }
+        }
+        let cores = Double(machine.nodes * machine.cores)
+        return Prediction(makespan: makespan, start: start, end: end, criticalPath: path,
+                          utilisation: makespan > 0 ? busy / (cores * makespan) : 0, busy: busyAt)
+    }
+}
