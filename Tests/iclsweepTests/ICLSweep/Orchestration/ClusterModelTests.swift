@@ -1,0 +1,63 @@
+import XCTest
+@testable import ICLData
+@testable import ICLModel
+@testable import ICLSupport
+@testable import ICLSweep
+@testable import ICLTraining
+
+/// The model `validate --cluster` prints: a step's parts from the stated
+/// formulas, and the sweep list-scheduled on nodes and cores.
+final class ClusterModelTests: XCTestCase {
+    static let spec = """
+    name: model
+    results: out/m.h5
+    data:
+      synthetic: {classes: 64, exemplars: 4, dim: 16, noise: 0.1, seed: 0}
+    training:
+      sequences: 64_000
+      batch: 32
+      eval_interval: 64_000
+    evaluation: {sequences: 100}
+    runs:
+      a: {variant: bursty}
+      b: {variant: matched, training.shards: 4, training.ranks: 2}
+      c: {variant: bursty, init: {from: a, at: 32_000}}
+    """
+
+    func testAStepIsItsStatedParts() throws {
+        let s = try SweepSpec.parse(Self.spec, file: "/tmp/m.yaml")
+        let machine = ClusterModel.Machine(nodes: 1, cores: 4, gflops: 10, bandwidth: 40, coreBandwidth: 20)
+        let model = ClusterModel(machine)
+        let b = s.runs.config(of: 1)
+        let P = Double(ParameterLayout(b.model(inputDim: 16)).count), F = b.model(inputDim: 16).flopsPerStep(batch: 32)
+        // 2 ranks, 4 shards, 4 busy cores: 10 GB/s each
+        let st = model.step(b, dim: 16, ranks: 2, busy: 4)
+        XCTAssertEqual(st.compute, 0.5 * F / 10e9, accuracy: 1e-12)
+        XCTAssertEqual(st.adam, 32 * P / 2 / 10e9, accuracy: 1e-12)
+        let bytes = 4 * P * 2 + 2 * 4 * P * 0.5 * 2 + 12 * 4 * P / 2 + 8 * P * 0.5
+        XCTAssertEqual(st.exchange, bytes / 10e9 + 3 * machine.latency, accuracy: 1e-12)
+        // alone on its node a core gets its own bandwidth, not the node's share
+        XCTAssertEqual(model.step(b, dim: 16, ranks: 2, busy: 1).adam, 32 * P / 2 / 20e9, accuracy: 1e-12)
+        XCTAssertEqual(model.step(s.runs.config(of: 0), dim: 16, ranks: 1).exchange, 0, "one shard: nothing to exchange")
+    }
+
+    func testTheSweepIsListScheduledWithGangsAndChains() throws {
+        let s = try SweepSpec.parse(Self.spec, file: "/tmp/m.yaml")
+        let machine = ClusterModel.Machine(nodes: 1, cores: 2, gflops: 10, bandwidth: 40, coreBandwidth: 20)
+        let p = ClusterModel(machine).predict(s)
+        let (a, b, c) = (0, 1, 2)
+        // a goes first (c hangs on it); the gang b needs both cores and waits while c, ready at a's
+        // kept checkpoint (half of a), takes the free one
+        XCTAssertEqual(p.start[a], 0)
+        XCTAssertEqual(p.start[c], (p.end[a] - p.start[a]) / 2, accuracy: 1e-6, "c starts at a's kept checkpoint")
+        XCTAssertEqual(p.start[b], max(p.end[a], p.end[c]), accuracy: 1e-9, "a gang of 2 waits for 2 free cores")
+        XCTAssertEqual(p.makespan, p.end[b], accuracy: 1e-9)
+        XCTAssertEqual(p.criticalPath, [b], "b waited for cores, not for a checkpoint")
+        XCTAssertEqual(p.busy[c], 2)
+        // on 2 nodes, the gang and a start at once
+        let wide = ClusterModel(.init(nodes: 2, cores: 2, gflops: 10, bandwidth: 40, coreBandwidth: 20)).predict(s)
+        XCTAssertEqual(wide.start[a], 0)
+        XCTAssertEqual(wide.start[b], 0)
+        XCTAssertLessThan(wide.makespan, p.makespan)
+    }
+}
