@@ -27,6 +27,9 @@ struct RunSweep: ParsableCommand {
     @Flag(name: .customLong("rerun-damaged"),
           help: "Run again the done runs whose rows fail their checksum (see `iclsweep verify`).") var rerunDamaged = false
     @Option(name: .customLong("progress-every"), help: "Seconds between progress lines.") var progressEvery = 30.0
+    @Flag(name: .customLong("gangs-across-nodes"),
+          help: "Let a run on several ranks (training.ranks) take ranks of different nodes (they then exchange over the network).")
+    var gangsAcrossNodes = false
 
     func validate() throws {
         if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds") }
@@ -42,6 +45,7 @@ struct RunSweep: ParsableCommand {
         options.retryFailed = retryFailed
         options.rerunDamaged = rerunDamaged
         options.progressEvery = progressEvery
+        options.gangsAcrossNodes = gangsAcrossNodes
         // Errors on any rank end the whole job inside run(); what returns is an exit code.
         let exit = SweepRunner(comm: comm, specPath: spec, options: options).run()
         MPI.finalize()

@@ -21,8 +21,10 @@ final class Coordinator {
     private var ready: ReadyRuns
     private var readiness: Readiness
     private let graph: RunGraph
-    /// For each world rank, its node (`NodeLayout`).
+    /// For each world rank, the group its gangs stay in: its node (`NodeLayout`), or one for all.
     private let nodeOf: [Int]
+    /// For each world rank, its node, for the log.
+    private let realNodeOf: [Int]
     /// Work of each run (FLOPs), for the estimates that decide backfilling.
     private let costs: RunCosts
     /// Workers free now: nothing was ready, or they wait for a gang to form.
@@ -62,7 +64,8 @@ final class Coordinator {
         self.results = results
         self.log = log
         self.graph = graph
-        nodeOf = layout.nodeOf
+        nodeOf = layout.gangGroupOf
+        realNodeOf = layout.nodeOf
         costs = spec.runCosts()
         let (readiness, ready, blocked) = Readiness.make(spec: spec, todo: todo, graph: graph)
         self.readiness = readiness
@@ -223,7 +226,7 @@ final class Coordinator {
             assignment.gang = members.map(\.value)
             assignment.gangTag = gangTag
             log("run \(run) \(spec.runs.name(of: run)): on ranks \(members.map { String($0.value) }.joined(separator: ", ")) "
-                + "(node \(nodeOf[Int(members[0].value)]))")
+                + "(node \(Array(Set(members.map { realNodeOf[Int($0.value)] })).sorted().map(String.init).joined(separator: ", ")))")
         }
         let bytes = try encode(assignment)
         for m in members { try comm.send(bytes, to: m, tag: SweepTag.assign) }

@@ -11,17 +11,21 @@ struct NodeLayout {
     let node: MPIComm
     /// For each world rank: its node's number (nodes numbered by their first rank).
     let nodeOf: [Int]
+    /// Whether a gang may take ranks of several nodes (`run --gangs-across-nodes`).
+    var gangsAcrossNodes = false
+    /// For each world rank: the group a gang's ranks must share: its node, or one group for all.
+    var gangGroupOf: [Int] { gangsAcrossNodes ? nodeOf.map { _ in 0 } : nodeOf }
 
     static let simulatedNodesVariable = "ICLSWEEP_TEST_NODES"
 
     /// Collective over `world`.
-    static func make(world: MPIComm) throws -> NodeLayout {
+    static func make(world: MPIComm, gangsAcrossNodes: Bool = false) throws -> NodeLayout {
         let simulated = ProcessInfo.processInfo.environment[simulatedNodesVariable].flatMap(Int.init)
         let node = try world.node(simulatedNodes: simulated)
         let first = try node.broadcast(Int64(world.rank.value))  // the node's first world rank
         let firsts = try world.allGather(first)
         let numbers = Dictionary(uniqueKeysWithValues: Set(firsts).sorted().enumerated().map { ($1, $0) })
-        return NodeLayout(node: node, nodeOf: firsts.map { numbers[$0]! })
+        return NodeLayout(node: node, nodeOf: firsts.map { numbers[$0]! }, gangsAcrossNodes: gangsAcrossNodes)
     }
 
     var nodes: Int { (nodeOf.max() ?? 0) + 1 }
@@ -29,10 +33,11 @@ struct NodeLayout {
     /// The ranks that train: every rank but the coordinator (rank 0), or rank 0 alone.
     var workers: [Int] { nodeOf.count == 1 ? [0] : Array(1..<nodeOf.count) }
 
-    /// Training ranks per node.
+    /// Training ranks per node (per gang group: one for the whole job with `gangsAcrossNodes`).
     var workersPerNode: [Int] {
-        var counts = Array(repeating: 0, count: nodes)
-        for w in workers { counts[nodeOf[w]] += 1 }
+        let groups = gangGroupOf
+        var counts = Array(repeating: 0, count: (groups.max() ?? 0) + 1)
+        for w in workers { counts[groups[w]] += 1 }
         return counts
     }
 }

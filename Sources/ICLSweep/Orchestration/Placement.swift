@@ -3,7 +3,8 @@ import ICLSupport
 import ICLTraining
 
 /// Whether the job can give every run the ranks it asks for
-/// (`training.ranks`): a gang's ranks are workers on one node. Checked
+/// (`training.ranks`): a gang's ranks are workers on one node (or of the
+/// whole job with `run --gangs-across-nodes`). Checked
 /// by rank 0 before anything is created; a run that cannot be placed is
 /// refused at the line where its ranks are set.
 enum Placement {
@@ -18,7 +19,7 @@ enum Placement {
             } else {
                 problem = "run \(run) asks for \(ranks) ranks on one node, and the largest node has \(largest) training rank"
                     + "\(largest == 1 ? "" : "s") (nodes: \(workersPerNode.map(String.init).joined(separator: ", "))); "
-                    + "lower training.ranks, or give the job nodes with more ranks"
+                    + "lower training.ranks, give the job nodes with more ranks, or let gangs span nodes (run --gangs-across-nodes)"
             }
             let place = reader ?? spec.given["training.ranks"]
             throw place?.error(problem) ?? SpecError(file: spec.file, line: nil, field: "training.ranks", message: problem)

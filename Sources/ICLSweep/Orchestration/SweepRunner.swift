@@ -21,6 +21,8 @@ import ICLTraining
 public final class SweepRunner {
     public struct Options {
         public var retryFailed = false
+        /// Gangs may take ranks of several nodes (by default a gang's ranks share one).
+        public var gangsAcrossNodes = false
         public var rerunDamaged = false
         public var progressEvery: TimeInterval = 30
         public init() {}
@@ -74,7 +76,7 @@ public final class SweepRunner {
         // 1. Rank 0 decides; everyone learns the verdict.
         var decision = StartDecision()
         let layout: NodeLayout
-        do { layout = try NodeLayout.make(world: comm) } catch { fail(error) }
+        do { layout = try NodeLayout.make(world: comm, gangsAcrossNodes: options.gangsAcrossNodes) } catch { fail(error) }
         if isRoot {
             decision = StartDecision.make(specPath: specPath, options: options, layout: layout, log: say)
             decision.verdict.host = host

@@ -139,8 +139,8 @@ final class GangTests: XCTestCase {
     /// each node's daemon through an rsh agent that runs it under its own
     /// UTS namespace with that host name, so the ranks of different nodes
     /// talk over TCP and each node shares its own memory. One feature table
-    /// per node, gangs within a node, the reference's bits, and a kill and
-    /// resume across the nodes.
+    /// per node, gangs within a node, the reference's bits, gangs across
+    /// nodes when allowed, and a kill and resume across the nodes.
     func testASweepAcrossThreeNodes() throws {
         guard (try? Launcher.run(["/usr/bin/unshare", "--uts", "true"], raw: true, timeout: 10))?.status == 0 else {
             throw XCTSkip("unshare --uts is not permitted here (it needs CAP_SYS_ADMIN): no separate host names")
@@ -171,6 +171,13 @@ final class GangTests: XCTestCase {
         let hosts = try H5File.open(path("three-nodes.h5")).dataset("runs/host").readStrings()
         XCTAssert(Set(hosts).isSubset(of: ["nodeA", "nodeB", "nodeC"]) && Set(hosts).count >= 2, "\(hosts)")
         SweepFixture.assertSame(try reference(), try SweepFixture.fingerprint(path("three-nodes.h5")), "3 nodes")
+
+        // Gangs of 4, more than any node has, allowed to span nodes: the same bits over TCP.
+        let spanning = try writeSpec("spanning", ranks: (4, 4))
+        let sp = try Launcher.run(mpirun(spanning) + ["--gangs-across-nodes"], raw: true, timeout: 300)
+        XCTAssertEqual(sp.status, 0, sp.output)
+        XCTAssert(gangs(sp.output).contains { g in g.ranks.count == 4 && Set(g.ranks.map { nodeOf[$0]! }).count > 1 }, sp.output)
+        SweepFixture.assertSame(try reference(), try SweepFixture.fingerprint(path("spanning.h5")), "gangs across nodes")
 
         let long = try reference(sequences: 24_000)
         let killed = try writeSpec("killed-nodes", sequences: 24_000)

@@ -70,7 +70,7 @@ final class PlacementTests: XCTestCase {
                        + "coordinates, the others train); start at least 4 processes, or lower training.ranks")
         XCTAssertEqual(placementError(s, [2, 2], processes: 5),
                        "/tmp/g.yaml:15: runs.wide.training.ranks: run wide asks for 3 ranks on one node, and the largest node has 2 training ranks "
-                       + "(nodes: 2, 2); lower training.ranks, or give the job nodes with more ranks")
+                       + "(nodes: 2, 2); lower training.ranks, give the job nodes with more ranks, or let gangs span nodes (run --gangs-across-nodes)")
         let grid = try parse(Self.spec.replacingOccurrences(of: "  ranks: 2", with: "  ranks: 4").replacingOccurrences(of: "shards: 6", with: "shards: 12")
             .replacingOccurrences(of: "training.ranks: 3", with: "training.ranks: 1"))
         XCTAssertEqual(placementError(grid, [1], processes: 1),
