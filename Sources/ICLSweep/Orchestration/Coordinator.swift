@@ -179,7 +179,7 @@ final class Coordinator {
     private func backfill(node: Int, gang: Int, for run: Int) throws {
         while let worker = parked.first(where: { nodeOf[Int($0.value)] == node }), let single = ready.head(ranks: 1),
               let rate = workRate, let wait = gangStart(node: node, ranks: gang),
-              costs[single] / rate <= wait {
+              Backfill.fits(cost: costs[single], rate: rate, before: wait) {
             log("run \(single) \(spec.runs.name(of: single)): backfills \(worker) (estimated \(Format.duration(costs[single] / rate))) "
                 + "while \(spec.runs.name(of: run)) waits about \(Format.duration(wait)) for \(gang) ranks")
             try start(ready.take(ranks: 1), on: [worker])
@@ -187,20 +187,17 @@ final class Coordinator {
     }
 
     /// Seconds until `ranks` workers of `node` are free, from the runs they
-    /// train; nil when a needed estimate is missing.
+    /// train (`Backfill`); nil without estimates.
     private func gangStart(node: Int, ranks: Int) -> Double? {
-        let free = parked.filter { nodeOf[Int($0.value)] == node }.count
-        guard ranks > free, let rate = workRate else { return 0 }
+        guard let rate = workRate else { return nil }
+        let now = Date()
         var ends: [Double] = []
         for (id, r) in running {
-            let total = Double(max(spec.runs.config(of: id).sequences, 1))
-            let left = costs[id] * (1 - Double(r.sequences ?? 0) / total) / (rate * Double(r.members.count))
-            let end = r.sequences == nil ? max(0, left - Date().timeIntervalSince(r.started)) : left
+            let end = Backfill.left(cost: costs[id], done: r.sequences, total: spec.runs.config(of: id).sequences,
+                                    ranks: r.members.count, rate: rate, since: now.timeIntervalSince(r.sequences == nil ? r.started : r.at))
             for m in r.members where nodeOf[Int(m.value)] == node { ends.append(end) }
         }
-        let needed = ranks - free
-        guard ends.count >= needed else { return nil }
-        return ends.sorted()[needed - 1]
+        return Backfill.wait(needed: ranks - parked.filter { nodeOf[Int($0.value)] == node }.count, ends: ends)
     }
 
     /// Learns the work per second per rank from a run's progress.
