@@ -48,8 +48,6 @@ public enum MPI {
         // Started without mpirun or srun: one process that needs no OpenMPI
         // daemon (it spawns nothing). Without one, MPI_Init takes about 0.25 s
         // instead of 0.4-0.5 s, and no orted lingers after the process ends.
-        let launched = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_ID"]
-            .contains { ProcessInfo.processInfo.environment[$0] != nil }
         if !launched { setenv("OMPI_MCA_ess_singleton_isolated", "1", 0) }
         var flag: Int32 = 0
         MPI_Initialized(&flag)
@@ -59,6 +57,11 @@ public enum MPI {
         try MPICall.check("MPI_Comm_set_errhandler",
                           MPI_Comm_set_errhandler(world.handle, shim_MPI_ERRORS_RETURN()))
         return world
+    }
+
+    /// Whether `mpirun` or `srun` started this process.
+    public static var launched: Bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_ID"].contains { ProcessInfo.processInfo.environment[$0] != nil }
     }
 
     public static func finalize() {

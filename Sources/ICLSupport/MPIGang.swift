@@ -27,6 +27,15 @@ public final class MPIGang {
         comm = MPIComm(handle: handle!)
     }
 
+    /// Every process of a job `mpirun -np R` (R > 1) started, as one gang
+    /// (`train` and `bench` under mpirun); nil for a process started alone.
+    public static func wholeJob() throws -> MPIGang? {
+        guard MPI.launched else { return nil }
+        let world = try MPI.initialize()
+        guard world.size > 1 else { return nil }
+        return try MPIGang(world: world, members: (0..<Int32(world.size)).map(Rank.init), tag: 1)
+    }
+
     public var size: Int { members.count }
     public var index: Int { Int(comm.rank.value) }
     public var leads: Bool { index == 0 }

@@ -58,10 +58,8 @@ struct Bench: ParsableCommand {
         let note = prepareProcess()
         if let lanes = simdLanes { Benchmark.limitVectorLanes(to: lanes) }  // before any kernel chooses its variant
         // Started by `mpirun -np R`: each configuration also trains on R ranks (below); rank 0 measures and prints.
-        let launched = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
-        let world = launched > 1 ? try MPI.initialize() : nil
-        defer { if world != nil { MPI.finalize() } }
-        let gang = try world.map { w in try MPIGang(world: w, members: (0..<Int32(w.size)).map(Rank.init), tag: 1) }
+        let gang = try MPIGang.wholeJob()
+        defer { MPI.finalize() }  // nothing when MPI was not started
         if let gang, !gang.leads {
             try followMeasurements(gang)
             return

@@ -76,7 +76,7 @@ struct Train: ParsableCommand {
         func say(_ line: String) { if leads { print(line) } }
         let table = try config.data.table(classes: config.classes, exemplars: config.exemplars)
         let trainer = try Trainer(config: config, table: table, gang: gang)
-        defer { if gang != nil { MPI.finalize() } }
+        defer { MPI.finalize() }  // nothing when MPI was not started
         let checkpointURL = checkpoint.map { URL(fileURLWithPath: $0) }
         if resume, let url = checkpointURL, FileManager.default.fileExists(atPath: url.path) {
             let note = try trainer.loadCheckpoint(from: url)
@@ -113,17 +113,15 @@ struct Train: ParsableCommand {
     /// Started by `mpirun -np R` (R > 1): the R processes train the run
     /// together, each taking a share of its `--shards`, and the first writes.
     private func trainingGang(_ config: inout RunConfig) throws -> MPIGang? {
-        let launched = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init) ?? 1
-        guard launched > 1 else { return nil }
-        let world = try MPI.initialize()
-        if let r = config.ranks, r != world.size {
-            throw ValidationError("--ranks: \(r), but mpirun started \(world.size) processes (one rank each)")
+        guard let gang = try MPIGang.wholeJob() else { return nil }
+        if let r = config.ranks, r != gang.size {
+            throw ValidationError("--ranks: \(r), but mpirun started \(gang.size) processes (one rank each)")
         }
         if trace != nil { throw ValidationError("--trace: records one process's step; run it without mpirun") }
-        config.ranks = world.size
+        config.ranks = gang.size
         if let p = config.problems().first(where: { $0.field == "training.ranks" }) {
-            throw ValidationError("mpirun started \(world.size) processes: " + p.message)
+            throw ValidationError("mpirun started \(gang.size) processes: " + p.message)
         }
-        return try MPIGang(world: world, members: (0..<Int32(world.size)).map(Rank.init), tag: 1)
+        return gang
     }
 }

@@ -29,9 +29,7 @@ final class Coordinator {
     private let costs: RunCosts
     /// Workers free now: nothing was ready, or they wait for a gang to form.
     private var parked: [Rank] = []
-    /// Runs handed out and not yet reported.
-    private var inFlight = Set<Int>()
-    /// Runs in training: their ranks, when they started, their progress.
+    /// Runs handed out and not yet reported: their ranks, when they started, their progress.
     private var running: [Int: Running] = [:]
     private struct Running {
         let members: [Rank]
@@ -227,7 +225,6 @@ final class Coordinator {
         }
         let bytes = try encode(assignment)
         for m in members { try comm.send(bytes, to: m, tag: SweepTag.assign) }
-        inFlight.insert(run)
         running[run] = Running(members: members, started: Date())
         handOuts += 1
     }
@@ -240,7 +237,7 @@ final class Coordinator {
         if stopSent || (ready.isEmpty && readiness.waiting.isEmpty) {
             for w in parked { try dismiss(w) }
             parked = []
-        } else if ready.isEmpty && inFlight.isEmpty {
+        } else if ready.isEmpty && running.isEmpty {
             try block(readiness.blockAll())
             for w in parked { try dismiss(w) }
             parked = []
@@ -257,7 +254,6 @@ final class Coordinator {
             reports += 1
             reportedWriteSeconds += report.writeSeconds
             let run = spec.runs[report.run]
-            inFlight.remove(report.run)
             running[report.run] = nil
             if report.stopped && request.leaving && !stopSent {
                 // Signalled alone: its run goes to another worker, from its checkpoint.
