@@ -31,7 +31,8 @@ final class ShardedStep {
     let owned: [Range<Int>]
     /// The parameters each member updates.
     let slices: [Range<Int>]
-    let part: Batch
+    /// One shard's sequences, refilled for each shard (no allocation per step).
+    var part: Batch
     /// One gradient per shard of `mine`.
     let shardGrads: [ParameterSet<Float>]
     /// This rank's slice of the other members' shard gradients, shard after shard.
@@ -73,12 +74,11 @@ final class ShardedStep {
         let model = trainer.model, params = trainer.params, ws = trainer.workspace
         // 1. each shard's gradient alone
         for (j, k) in mine.enumerated() {
-            var p = part
-            p.take(k * size ..< (k + 1) * size, of: batch)
-            model.forwardFloat(params, ws, batch: p, table: trainer.table, gradient: true, outOf: batch.size, times: t)
+            part.take(k * size ..< (k + 1) * size, of: batch)
+            model.forwardFloat(params, ws, batch: part, table: trainer.table, gradient: true, outOf: batch.size, times: t)
             (losses.pointer + k * size).update(from: ws.losses.pointer, count: size)
             shardGrads[j].storage.zero()
-            model.backwardFloat(params, shardGrads[j], ws, batch: p, times: t)
+            model.backwardFloat(params, shardGrads[j], ws, batch: part, times: t)
         }
         var clock = Clock(t)
         // 2. this rank's slice of every shard's gradient, added in shard order
