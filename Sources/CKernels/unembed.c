@@ -230,3 +230,12 @@ void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, cons
         }
     }
 }
+
+void iclsweep_unembed_weight_grad_rect(float *dw, const float *dl, const float *h, long B, long D, long C,
+                                       long d0, long d1, long c0, long c1) {
+    if (d1 <= d0 || c1 <= c0) return;
+    // A[d, b] = h[b * D + d] from row d0; Bm = dl from column c0; out = dw at (d0, c0)
+    float *out = dw + d0 * C + c0;
+    if (iclsweep_fma_lanes() == 16) broadcast16(out, C, h + d0, 1, D, dl + c0, C, NULL, d1 - d0, c1 - c0, B);
+    else broadcast1(out, C, h + d0, 1, D, dl + c0, C, NULL, d1 - d0, 0, c1 - c0, B);
+}

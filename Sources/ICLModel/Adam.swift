@@ -39,10 +39,20 @@ package final class Adam<T: ModelScalar> {
     /// element's update depends on that element alone, so the shares give
     /// the bits of one whole update.
     package func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>, within part: Range<Int>? = nil) {
+        update(params, grads, within: [part ?? 0..<params.storage.count])
+    }
+
+    /// One update (one step of the moments' bias correction) of the
+    /// parameters in `parts`: several ranges of the buffer, as one rank's
+    /// share of a run on several ranks.
+    package func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>, within parts: [Range<Int>]) {
         step += 1
+        for part in parts where !part.isEmpty { update(params, grads, part: part) }
+    }
+
+    private func update(_ params: ParameterSet<T>, _ grads: ParameterSet<T>, part: Range<Int>) {
         let c = AdamCoefficients<T>(settings, step: step)
         let p = params.storage.pointer, g = grads.storage.pointer, mp = m.storage.pointer, vp = v.storage.pointer
-        let part = part ?? 0..<params.storage.count
         var frozenFrom = part.lowerBound
         for whole in trainable where whole.overlaps(part) {
             let r = whole.clamped(to: part)

@@ -19,8 +19,8 @@ extension Transformer where T == Float {
 
     /// `backward` in Float.
     package func backwardFloat(_ p: ParameterSet<Float>, _ g: ParameterSet<Float>, _ ws: Workspace<Float>, batch: Batch,
-                               times: UnsafeMutablePointer<StepTimes>? = nil) {
-        backward(p, g, ws, batch: batch, times: times)
+                               tables: Bool = true, times: UnsafeMutablePointer<StepTimes>? = nil) {
+        backward(p, g, ws, batch: batch, tables: tables, times: times)
     }
 }
 
@@ -28,6 +28,11 @@ extension Adam where T == Float {
     /// `update` in Float.
     package func updateFloat(_ params: ParameterSet<Float>, _ grads: ParameterSet<Float>, within part: Range<Int>? = nil) {
         update(params, grads, within: part)
+    }
+
+    /// `update(within: parts)` in Float.
+    package func updateFloat(_ params: ParameterSet<Float>, _ grads: ParameterSet<Float>, within parts: [Range<Int>]) {
+        update(params, grads, within: parts)
     }
 }
 

@@ -68,6 +68,32 @@ package enum Layers {
         iclsweep_unembed_weight_grad(Kernels.f(dweight), Kernels.f(dbias), Kernels.f(dout), Kernels.f(inp), N, C, OC)
     }
 
+    /// dinp (N, C) += dout @ weight^T alone: the input half of `unembedBackward`,
+    /// with its bits (a step split into shards rebuilds the weight's gradient
+    /// from each shard's `inp` and `dout`: `unembedWeightGradient`).
+    static func unembedInputBackward<T: ModelScalar>(
+        _ dinp: UnsafeMutablePointer<T>, _ dout: UnsafePointer<T>, _ weight: UnsafePointer<T>,
+        scratch: UnsafeMutablePointer<T>, N: Int, C: Int, OC: Int
+    ) {
+        guard T.self == Float.self, let block = Kernels.unembedBlock,
+              Kernels.unembedInC(batch: N, width: C, classes: OC, block: block) else {
+            return gemm(false, true, M: N, N: C, K: OC, A: dout, B: weight, beta: 1, C: dinp)
+        }
+        iclsweep_unembed_input_grad(Kernels.f(dinp), Kernels.f(dout), Kernels.f(weight), Kernels.f(scratch), N, C, OC,
+                                    block)
+    }
+
+    /// dweight rows [rows) x columns [columns) of (C, OC) += inp^T @ dout,
+    /// each element a chain of fused multiply-adds over n = 0, 1, ... from 0,
+    /// then added: the same bits for any cut of dweight (unembed.c). Float only.
+    /// inp (N, C), dout (N, OC)
+    package static func unembedWeightGradient(_ dweight: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>,
+                                              _ inp: UnsafePointer<Float>, N: Int, C: Int, OC: Int,
+                                              rows: Range<Int>, columns: Range<Int>) {
+        iclsweep_unembed_weight_grad_rect(dweight, dout, inp, N, C, OC, rows.lowerBound, rows.upperBound,
+                                          columns.lowerBound, columns.upperBound)
+    }
+
     static func unembedScratch(N: Int, C: Int) -> Int { iclsweep_unembed_scratch(N, C) }
 
     // MARK: - GELU (tanh approximation, as jax.nn.gelu by default)

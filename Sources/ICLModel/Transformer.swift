@@ -25,19 +25,19 @@ package final class Workspace<T: ModelScalar> {
     /// Fixed sinusoidal positions (T, D), when the model uses them.
     let sinusoid: Buffer<T>?
     let hq: Buffer<T>         // (B, D) residual stream at the query
-    let lnf: Buffer<T>        // (B, D) final LayerNorm at the query
+    package let lnf: Buffer<T>        // (B, D) final LayerNorm at the query
     let lnfMean: Buffer<T>    // (B)
     let lnfRstd: Buffer<T>    // (B)
     package let logits: Buffer<T>     // (B, C)
     package let losses: Buffer<T>     // (B)
     // backward
-    let dlogits: Buffer<T>    // (B, C), computed with the loss by forward(gradient: true)
+    package let dlogits: Buffer<T>    // (B, C), computed with the loss by forward(gradient: true)
     /// Whether `dlogits` holds the gradient of the last forward pass (set by
     /// forward(gradient: true), consumed by backward).
     var dlogitsReady = false
     let dlnf: Buffer<T>       // (B, D)
     let dhq: Buffer<T>        // (B, D)
-    let dres: Buffer<T>       // (B, T, D)
+    package let dres: Buffer<T>       // (B, T, D)
     let dattY: Buffer<T>      // (B, T, D)
     let dqkv: Buffer<T>       // (B, T, 3D)
     let dln: Buffer<T>        // (B, T, D)
@@ -146,18 +146,19 @@ package struct Transformer<T: ModelScalar> {
         }
     }
 
-    /// dxEmb (B*(n+1), D) =; dlabelTable (labels, D) +=; dpos (maxPos, D) += (nil: fixed positions); dres0 (B, T, D)
-    func embedBackward(_ dxEmb: UnsafeMutablePointer<T>, _ dlabelTable: UnsafeMutablePointer<T>,
+    /// dxEmb (B*(n+1), D) =; dlabelTable (labels, D) += (nil: left to the caller); dpos (maxPos, D) += (nil: fixed
+    /// positions); dres0 (B, T, D)
+    func embedBackward(_ dxEmb: UnsafeMutablePointer<T>, _ dlabelTable: UnsafeMutablePointer<T>?,
                        _ dpos: UnsafeMutablePointer<T>?, _ dres0: UnsafePointer<T>, _ labels: UnsafePointer<Int32>, B: Int) {
         let n = config.pairs, tokens = config.tokens, D = config.width
         for b in 0..<B {
             for t in 0..<tokens {
                 let g = dres0 + (b * tokens + t) * D
-                let dst = t % 2 == 0 ? dxEmb + (b * (n + 1) + t / 2) * D
-                                     : dlabelTable + Int(labels[b * n + t / 2]) * D
                 if t % 2 == 0 {
+                    let dst = dxEmb + (b * (n + 1) + t / 2) * D
                     for i in 0..<D { dst[i] = g[i] }
-                } else {
+                } else if let dlabelTable {
+                    let dst = dlabelTable + Int(labels[b * n + t / 2]) * D
                     for i in 0..<D { dst[i] += g[i] }
                 }
                 if let dpos {
@@ -278,16 +279,24 @@ package struct Transformer<T: ModelScalar> {
 
     /// Backward pass of the batch-mean loss, after forward(gradient: true) on
     /// the same batch; accumulates into `g`, which the caller zeroed (the
-    /// optimizer zeroes it as it consumes it).
+    /// optimizer zeroes it as it consumes it). With `tables: false`, the two
+    /// class tables' gradients (label embedding, unembedding weight and bias)
+    /// are left untouched: a step split into shards builds them from what
+    /// the pass leaves in `ws` (`lnf`, `dlogits`, `dres`).
     package func backward(_ p: ParameterSet<T>, _ g: ParameterSet<T>, _ ws: Workspace<T>, batch: Batch,
-                  times: UnsafeMutablePointer<StepTimes>? = nil) {
+                          tables: Bool = true, times: UnsafeMutablePointer<StepTimes>? = nil) {
         let c = config, B = batch.size, n = c.pairs, tokens = c.tokens, D = c.width, H = c.heads, C = c.outputs
         precondition(ws.dlogitsReady, "backward needs forward(gradient: true) on the same batch first")
         ws.dlogitsReady = false
         var clock = Clock(times)
         ws.dlnf.zero()
-        Layers.unembedBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias], ws.dlogits.pointer, ws.lnf.pointer,
-                               p[.unembedWeight], scratch: ws.unembedScratch.pointer, N: B, C: D, OC: C)
+        if tables {
+            Layers.unembedBackward(ws.dlnf.pointer, g[.unembedWeight], g[.unembedBias], ws.dlogits.pointer, ws.lnf.pointer,
+                                   p[.unembedWeight], scratch: ws.unembedScratch.pointer, N: B, C: D, OC: C)
+        } else {
+            Layers.unembedInputBackward(ws.dlnf.pointer, ws.dlogits.pointer, p[.unembedWeight],
+                                        scratch: ws.unembedScratch.pointer, N: B, C: D, OC: C)
+        }
         clock.lap(\.backwardProducts)
         ws.dhq.zero()
         Layers.layerNormBackward(ws.dhq.pointer, g[.finalGain], g[.finalBias], ws.dlnf.pointer,
@@ -317,7 +326,7 @@ package struct Transformer<T: ModelScalar> {
             clock.lap(\.norms)
         }
         batch.labels.withUnsafeBufferPointer { labels in
-            embedBackward(ws.dxEmb.pointer, g[.labelEmbedding], c.positional == .learned ? g[.positions] : nil,
+            embedBackward(ws.dxEmb.pointer, tables ? g[.labelEmbedding] : nil, c.positional == .learned ? g[.positions] : nil,
                           ws.dres.pointer, labels.baseAddress!, B: B)
         }
         clock.lap(\.embedding)

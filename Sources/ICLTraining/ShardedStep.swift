@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import ICLSupport
 import ICLData
@@ -7,17 +8,30 @@ import ICLModel
 /// (`training.shards`), shared by the `R` ranks of a gang (`training.ranks`,
 /// 1 <= R <= S), with the same bits for every R:
 ///
-/// 1. every rank computes the gradient of each of its shards alone, into a
-///    zeroed buffer of its own (a shard's loss is scaled to its share of the
-///    whole batch's mean, so the shards' gradients add up to the batch's);
-/// 2. the parameters are cut into R slices, one per rank (as ZeRO-1 cuts the
-///    optimiser state); each rank receives its slice of every other rank's
-///    shard gradients and adds all S of them in shard order,
-///    ((g0 + g1) + g2) + ...: the order is fixed by S, never by R or by MPI;
-/// 3. each rank applies Adam to its slice (an element's update depends on
-///    that element alone), and every rank gathers the others' slices.
+/// 1. every rank runs each of its shards forward and backward alone (a
+///    shard's loss is scaled to its share of the whole batch's mean, so the
+///    shards' gradients add up to the batch's);
+/// 2. the parameters are cut into R shares, one per rank (as ZeRO-1 cuts the
+///    optimiser state); each rank builds its share of the batch's gradient
+///    as the S shards' gradients added in shard order, ((g0 + g1) + g2) + ...:
+///    the order is fixed by S, never by R or by MPI. Two kinds of parameters:
+///    - the dense ones (embeddings of exemplars and positions, the layers,
+///      the final LayerNorm): each shard's gradient is computed whole, into a
+///      zeroed buffer, and each rank receives its slice of every shard's;
+///    - the two class tables (label embedding, unembedding weight and bias:
+///      2 x 12,800 x 64 of the paper model's parameters): a shard's gradient
+///      there is a product of two small factors, sent instead, and each
+///      rank builds its own rows from every shard's factors: the unembedding
+///      weight from the final LayerNorm's output (size, D) and the logits'
+///      gradient (size, C) (each element a fixed chain of fused
+///      multiply-adds, `Layers.unembedWeightGradient`), the bias from the
+///      logits' gradient, the label embedding from the gradient at each
+///      label token (size, n, D), added to the rows the tokens name in
+///      token order, as the backward would;
+/// 3. each rank applies Adam to its share (an element's update depends on
+///    that element alone), and every rank gathers the others' shares.
 ///
-/// The moments stay sliced between steps: `gatherMoments` makes them whole
+/// The moments stay cut between steps: `gatherMoments` makes them whole
 /// before a checkpoint. The per-sequence losses are gathered too, so every
 /// rank sums the same batch loss in the same order.
 final class ShardedStep {
@@ -29,16 +43,39 @@ final class ShardedStep {
     let mine: Range<Int>
     /// The shards of each gang member: contiguous, in member order.
     let owned: [Range<Int>]
-    /// The parameters each member updates.
-    let slices: [Range<Int>]
+    /// The parameter buffer's regions, each cut into one share per member.
+    let regions: [Region]
     /// One shard's sequences, refilled for each shard (no allocation per step).
     var part: Batch
-    /// One gradient per shard of `mine`.
+    /// One gradient per shard of `mine` (only the dense regions are written).
     let shardGrads: [ParameterSet<Float>]
-    /// This rank's slice of the other members' shard gradients, shard after shard.
+    /// This rank's slice of the other members' dense shard gradients, shard after shard, region after region.
     let received: Buffer<Float>
+    /// Every shard's factors, in batch order: the final LayerNorm's output
+    /// (B, D), the logits' gradient (B, C), the gradient at each label token (B, n, D).
+    let lnf: Buffer<Float>, dlogits: Buffer<Float>, dlabels: Buffer<Float>
+    /// One shard's label-embedding gradient, rows touched by the shard only (zero elsewhere).
+    let labelScratch: Buffer<Float>
+    /// One shard's unembedding-bias gradient (C).
+    let biasScratch: Buffer<Float>
     /// Every sequence's loss, in batch order.
     let losses: Buffer<Float>
+    let model: ModelConfig
+
+    /// A contiguous part of the parameter buffer and how it is built.
+    struct Region {
+        enum Kind { case dense, labelEmbedding, unembedWeight, unembedBias }
+        let kind: Kind
+        let range: Range<Int>
+        /// Each member's share of `range`: whole rows of the tables, slices aligned to 16 floats elsewhere.
+        let shares: [Range<Int>]
+        /// Rows (label embedding: labels; unembedding weight: the width's
+        /// dimensions) or columns (unembedding bias: classes) of a share.
+        func units(of member: Int, per row: Int) -> Range<Int> {
+            let s = shares[member]
+            return (s.lowerBound - range.lowerBound) / row ..< (s.upperBound - range.lowerBound) / row
+        }
+    }
 
     /// Contiguous, near-equal ranges of `0..<count` for `parts` parts, each
     /// bound a multiple of `align` (the last one ends at `count`).
@@ -49,92 +86,207 @@ final class ShardedStep {
         return (0..<parts).map { bounds[$0] ..< bounds[$0 + 1] }
     }
 
+    /// The regions of `layout` in buffer order, cut for `members` members:
+    /// the three class tensors on their own, the dense runs between them.
+    static func regions(_ layout: ParameterLayout, members: Int) -> [Region] {
+        let c = layout.config
+        let tables: [Tensor: (Region.Kind, row: Int)] = [
+            .labelEmbedding: (.labelEmbedding, c.width), .unembedWeight: (.unembedWeight, c.outputs),
+            .unembedBias: (.unembedBias, 1),
+        ]
+        var out: [Region] = [], denseFrom = 0
+        func dense(upTo end: Int) {
+            guard end > denseFrom else { return }
+            let r = denseFrom ..< end
+            out.append(Region(kind: .dense, range: r,
+                              shares: split(r.count, into: members, align: 16).map { $0.lowerBound + r.lowerBound ..< $0.upperBound + r.lowerBound }))
+        }
+        for t in layout.tensors {
+            guard let (kind, row) = tables[t] else { continue }
+            let r = layout.offsets[t]! ..< layout.offsets[t]! + layout.size(t)
+            dense(upTo: r.lowerBound)
+            out.append(Region(kind: kind, range: r,
+                              shares: split(r.count / row, into: members).map { r.lowerBound + $0.lowerBound * row ..< r.lowerBound + $0.upperBound * row }))
+            denseFrom = r.upperBound
+        }
+        dense(upTo: layout.count)
+        return out
+    }
+
     init(config: RunConfig, layout: ParameterLayout, gang: MPIGang?) {
         shards = config.shardCount
         size = config.batch / shards
         self.gang = gang
+        model = layout.config
         let members = gang?.size ?? 1, me = gang?.index ?? 0
         precondition(members <= shards, "a gang of \(members) ranks for \(shards) shards")
         owned = ShardedStep.split(shards, into: members)
         mine = owned[me]
-        slices = ShardedStep.split(layout.count, into: members, align: 16)
+        regions = ShardedStep.regions(layout, members: members)
         part = Batch(size: size, pairs: config.pairs)
         shardGrads = mine.map { _ in ParameterSet<Float>(layout) }
-        received = Buffer(count: (shards - mine.count) * slices[me].count)
-        losses = Buffer(count: config.batch)
+        let denseShare = regions.filter { $0.kind == .dense }.map { $0.shares[me].count }.reduce(0, +)
+        received = Buffer(count: (shards - mine.count) * denseShare)
+        let B = config.batch, D = model.width
+        lnf = Buffer(count: B * D); dlogits = Buffer(count: B * model.outputs); dlabels = Buffer(count: B * model.pairs * D)
+        labelScratch = Buffer(count: model.labels * D)
+        biasScratch = Buffer(count: model.outputs)
+        losses = Buffer(count: B)
     }
 
-    var slice: Range<Int> { slices[gang?.index ?? 0] }
+    var me: Int { gang?.index ?? 0 }
 
-    /// One step on `batch`: gradients into `grads` (this rank's slice holds
-    /// the whole batch's), Adam on the slice, parameters gathered.
+    /// This rank's share of the buffer: what its Adam updates.
+    var share: [Range<Int>] { regions.map { $0.shares[me] } }
+
+    /// One step on `batch`: gradients into `grads` (this rank's share holds
+    /// the whole batch's), Adam on the share, parameters gathered.
     /// - Returns: the batch-mean loss.
     func step(_ trainer: Trainer, batch: Batch, times t: UnsafeMutablePointer<StepTimes>,
               afterBackward: (Double) -> Void) throws -> Double {
-        let model = trainer.model, params = trainer.params, ws = trainer.workspace
-        // 1. each shard's gradient alone
+        let net = trainer.model, params = trainer.params, ws = trainer.workspace
+        let D = model.width, C = model.outputs, n = model.pairs, tokens = model.tokens
+        // 1. each shard alone: its dense gradient, its factors
         for (j, k) in mine.enumerated() {
             part.take(k * size ..< (k + 1) * size, of: batch)
-            model.forwardFloat(params, ws, batch: part, table: trainer.table, gradient: true, outOf: batch.size, times: t)
+            net.forwardFloat(params, ws, batch: part, table: trainer.table, gradient: true, outOf: batch.size, times: t)
             (losses.pointer + k * size).update(from: ws.losses.pointer, count: size)
-            shardGrads[j].storage.zero()
-            model.backwardFloat(params, shardGrads[j], ws, batch: part, times: t)
+            for r in regions where r.kind == .dense { (shardGrads[j].storage.pointer + r.range.lowerBound).update(repeating: 0, count: r.range.count) }
+            net.backwardFloat(params, shardGrads[j], ws, batch: part, tables: false, times: t)
+            (lnf.pointer + k * size * D).update(from: ws.lnf.pointer, count: size * D)
+            (dlogits.pointer + k * size * C).update(from: ws.dlogits.pointer, count: size * C)
+            for b in 0..<size {
+                for i in 0..<n {  // label i of sequence b is token 2i + 1
+                    (dlabels.pointer + ((k * size + b) * n + i) * D).update(from: ws.dres.pointer + (b * tokens + 2 * i + 1) * D, count: D)
+                }
+            }
         }
         var clock = Clock(t)
-        // 2. this rank's slice of every shard's gradient, added in shard order
-        try exchangeGradients()
-        let s = slice, into = trainer.grads.storage.pointer + s.lowerBound
-        for k in 0..<shards {
-            let from = gradient(ofShard: k) + (mine.contains(k) ? s.lowerBound : 0)
-            if k == 0 { into.update(from: from, count: s.count) } else { Kernels.add(into, from, count: s.count) }
-        }
-        if let gang {
-            try gang.allGather(losses.pointer, parts: owned.map { $0.lowerBound * size ..< $0.upperBound * size })
-        }
+        // 2. this rank's share of every shard's gradient, added in shard order
+        try exchange()
         clock.lap(\.exchange)
+        let grads = trainer.grads
+        var offset = 0  // where the region's slices start in `received`
+        for r in regions {
+            let s = r.shares[me], into = grads.storage.pointer + s.lowerBound
+            switch r.kind {
+            case .dense:
+                for k in 0..<shards {
+                    let from = mine.contains(k) ? shardGrads[k - mine.lowerBound].storage.pointer + s.lowerBound
+                                                : received.pointer + offset + (k < mine.lowerBound ? k : k - mine.count) * s.count
+                    if k == 0 { into.update(from: from, count: s.count) } else { Kernels.add(into, from, count: s.count) }
+                }
+                offset += (shards - mine.count) * s.count
+            case .unembedWeight:
+                into.update(repeating: 0, count: s.count)
+                let rows = r.units(of: me, per: C)
+                for c0 in stride(from: 0, to: C, by: 512) {  // 512 classes of every shard while they are in cache
+                    for k in 0..<shards {
+                        Layers.unembedWeightGradient(grads[.unembedWeight], dlogits.pointer + k * size * C, lnf.pointer + k * size * D,
+                                                     N: size, C: D, OC: C, rows: rows, columns: c0 ..< min(C, c0 + 512))
+                    }
+                }
+            case .unembedBias:
+                into.update(repeating: 0, count: s.count)
+                let columns = r.units(of: me, per: 1), sum = biasScratch.pointer
+                for k in 0..<shards {
+                    for c in columns { sum[c] = 0 }
+                    for b in 0..<size {
+                        let row = dlogits.pointer + (k * size + b) * C
+                        for c in columns { sum[c] += row[c] }
+                    }
+                    for c in columns { grads[.unembedBias][c] += sum[c] }
+                }
+            case .labelEmbedding:
+                into.update(repeating: 0, count: s.count)
+                try addLabelGradients(into: grads[.labelEmbedding], rows: r.units(of: me, per: D), batch: batch)
+            }
+        }
+        clock.lap(\.backwardProducts)
         var total = 0.0
         for b in 0..<batch.size { total += Double(losses.pointer[b]) }
         let loss = total / Double(batch.size)
         guard loss.isFinite else { return loss }  // the trainer stops the run, on every rank alike
         afterBackward(loss)
-        // 3. Adam on the slice, then every slice to every rank
-        trainer.adam.updateFloat(params, trainer.grads, within: s)
+        // 3. Adam on the share, then every share to every rank
+        trainer.adam.updateFloat(params, grads, within: share)
         clock.lap(\.adam)
-        if let gang { try gang.allGather(params.storage.pointer, parts: slices) }
+        try gatherShares(of: params)
         clock.lap(\.exchange)
         return loss
     }
 
-    /// Where shard `k`'s gradient of this rank's slice is: its own buffer
-    /// (whole), or its place in `received` (the slice only).
-    private func gradient(ofShard k: Int) -> UnsafeMutablePointer<Float> {
-        if let j = mine.firstIndex(of: k) { return shardGrads[j - mine.lowerBound].storage.pointer }
-        let before = k < mine.lowerBound ? k : k - mine.count
-        return received.pointer + before * slice.count
+    /// The label embedding's gradient on `rows`: each shard's, its tokens'
+    /// gradients added to the rows they name in token order from zero (as
+    /// `Transformer.embedBackward`), then added to `into` in shard order.
+    /// Rows a shard does not name add nothing (its gradient there is +0).
+    private func addLabelGradients(into: UnsafeMutablePointer<Float>, rows: Range<Int>, batch: Batch) throws {
+        let D = model.width, n = model.pairs, scratch = labelScratch.pointer
+        var touched: [Int] = []
+        touched.reserveCapacity(size * n)
+        for k in 0..<shards {
+            for b in k * size ..< (k + 1) * size {
+                for i in 0..<n {
+                    let label = batch.label(b, i)
+                    guard rows.contains(label) else { continue }
+                    let dst = scratch + label * D, g = dlabels.pointer + (b * n + i) * D
+                    if !touched.contains(label) { touched.append(label) }
+                    for e in 0..<D { dst[e] += g[e] }
+                }
+            }
+            for label in touched {
+                let dst = into + label * D, src = scratch + label * D
+                for e in 0..<D { dst[e] += src[e] }
+                src.update(repeating: 0, count: D)
+            }
+            touched.removeAll(keepingCapacity: true)
+        }
     }
 
-    /// Sends each member its slice of this rank's shard gradients, and
-    /// receives this rank's slice of theirs. Tag: the shard.
-    private func exchangeGradients() throws {
+    /// Sends each member its slices of this rank's dense shard gradients and
+    /// receives this rank's slices of theirs (tag: shard and region); gathers
+    /// every shard's losses and factors.
+    private func exchange() throws {
         guard let gang, gang.size > 1 else { return }
         var sends: [MPIGang.Block] = [], receives: [MPIGang.Block] = []
+        let dense = regions.indices.filter { regions[$0].kind == .dense }
+        func tag(_ k: Int, _ region: Int) -> Int32 { Int32(k * regions.count + region) }
         for member in 0..<gang.size where member != gang.index {
-            let theirs = slices[member]
-            for (j, k) in mine.enumerated() where !theirs.isEmpty {
-                sends.append(.init(shardGrads[j].storage.pointer + theirs.lowerBound, count: theirs.count, peer: member, tag: Int32(k)))
+            for (j, k) in mine.enumerated() {
+                for i in dense where !regions[i].shares[member].isEmpty {
+                    let theirs = regions[i].shares[member]
+                    sends.append(.init(shardGrads[j].storage.pointer + theirs.lowerBound, count: theirs.count, peer: member, tag: tag(k, i)))
+                }
             }
-            for k in owned[member] where !slice.isEmpty {
-                receives.append(.init(gradient(ofShard: k), count: slice.count, peer: member, tag: Int32(k)))
+        }
+        var offset = 0
+        for i in dense {
+            let s = regions[i].shares[me]
+            for k in 0..<shards where !mine.contains(k) {
+                if !s.isEmpty {
+                    let member = owned.firstIndex { $0.contains(k) }!
+                    receives.append(.init(received.pointer + offset, count: s.count, peer: member, tag: tag(k, i)))
+                }
+                offset += s.count
             }
         }
         try gang.exchange(sends: sends, receives: receives)
+        let D = model.width, C = model.outputs, n = model.pairs
+        for (buffer, perSequence) in [(losses, 1), (lnf, D), (dlogits, C), (dlabels, n * D)] {
+            try gang.allGather(buffer.pointer, parts: owned.map { $0.lowerBound * size * perSequence ..< $0.upperBound * size * perSequence })
+        }
+    }
+
+    /// Every member's share of `set` to every rank, region by region.
+    private func gatherShares(of set: ParameterSet<Float>) throws {
+        guard let gang, gang.size > 1 else { return }
+        for r in regions { try gang.allGather(set.storage.pointer, parts: r.shares) }
     }
 
     /// Makes both Adam moments whole on every rank (each rank updated only
-    /// its slice): before a checkpoint.
+    /// its share): before a checkpoint.
     func gatherMoments(_ adam: Adam<Float>) throws {
-        guard let gang, gang.size > 1 else { return }
-        try gang.allGather(adam.m.storage.pointer, parts: slices)
-        try gang.allGather(adam.v.storage.pointer, parts: slices)
+        try gatherShares(of: adam.m)
+        try gatherShares(of: adam.v)
     }
 }

@@ -71,6 +71,11 @@ void iclsweep_unembed_weight_grad(float *dw, float *dbias, const float *dl, cons
 void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C,
                                  long block);
 long iclsweep_unembed_scratch(long B, long D);
+//   dw rows [d0, d1) x columns [c0, c1) of (D, C) += h^T @ dl, each element the
+//   chain of iclsweep_unembed_weight_grad (so any cut of dw gives the same bits);
+//   no bias. Runs at any width this CPU has (AVX-512 or the one-lane reference).
+void iclsweep_unembed_weight_grad_rect(float *dw, const float *dl, const float *h, long B, long D, long C,
+                                       long d0, long d1, long c0, long c1);
 // The same with a given width: 16 (AVX-512) or anything else for the one-lane
 // reference (which needs FMA), for tests. The caller must know the CPU has it.
 void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, const float *w, const float *bias,

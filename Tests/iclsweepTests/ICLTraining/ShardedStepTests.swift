@@ -32,8 +32,10 @@ final class ShardedStepTests: XCTestCase {
     }
 
     /// The oracle: every shard's gradient computed by hand (its share of the
-    /// batch mean), added in shard order, then one Adam update: the trainer's
-    /// step gives exactly these bits.
+    /// batch mean: the backward's, with the unembedding weight's written out
+    /// as a chain of fused multiply-adds over the shard's sequences), added
+    /// in shard order, then one Adam update: the trainer's step gives exactly
+    /// these bits, although it sends the class tables' gradients as factors.
     func testAStepIsTheShardsGradientsAddedInOrder() throws {
         let c = config(shards: 3)
         let t = try trainer(c)
@@ -55,6 +57,14 @@ final class ShardedStepTests: XCTestCase {
             t.model.forwardFloat(params, ws, batch: part, table: t.table, gradient: true, outOf: 24)
             losses += Array(UnsafeBufferPointer(start: ws.losses.pointer, count: 8))
             t.model.backwardFloat(params, g, ws, batch: part)
+            let D = c.width, C = t.model.config.outputs, dW = g[.unembedWeight]
+            for d in 0..<D {
+                for j in 0..<C {
+                    var chain: Float = 0
+                    for b in 0..<8 { chain = chain.addingProduct(ws.lnf.pointer[b * D + d], ws.dlogits.pointer[b * C + j]) }
+                    dW[d * C + j] = 0 + chain
+                }
+            }
             for i in 0..<layout.count { sum.storage.pointer[i] = k == 0 ? g.storage.pointer[i] : sum.storage.pointer[i] + g.storage.pointer[i] }
         }
         Adam<Float>(layout, settings: c.adam).updateFloat(params, sum)
