@@ -84,6 +84,26 @@ void block16(int rows, int vecs, float *out, long ldo, const float *a, long ai, 
     }
 }
 
+// The same for one vector of the last `cols` (< 16) columns, under a mask:
+// the lanes past them are neither read nor written (a narrow output, such as
+// the input gradient of a few sequences, keeps ROWS chains in flight instead
+// of one).
+static inline __attribute__((always_inline, target("avx512f")))
+void tail16(int rows, __mmask16 cols, float *out, long ldo, const float *a, long ai, long ak,
+            const float *b, long ldb, const float *bias, long K) {
+    __m512 acc[ROWS];
+    for (int i = 0; i < rows; i++) acc[i] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m512 w = _mm512_maskz_loadu_ps(cols, b + k * ldb);
+        for (int i = 0; i < rows; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(a[i * ai + k * ak]), w, acc[i]);
+    }
+    for (int i = 0; i < rows; i++) {
+        float *o = out + i * ldo;
+        _mm512_mask_storeu_ps(o, cols, bias ? _mm512_add_ps(acc[i], _mm512_maskz_loadu_ps(cols, bias))
+                                            : _mm512_add_ps(_mm512_maskz_loadu_ps(cols, o), acc[i]));
+    }
+}
+
 // Rows of one strip of `vecs` vectors at column j: blocks of ROWS, then 4, 2, 1.
 #define STRIP(vecs)                                                                                  \
     do {                                                                                             \
@@ -97,14 +117,19 @@ void block16(int rows, int vecs, float *out, long ldo, const float *a, long ai, 
     block16(rows, vecs, out + i * ldo + j, ldo, a + i * ai, ai, ak, b + j, ldb, bias ? bias + j : NULL, K)
 
 // The whole (M, N) output: strips of 32 columns, then of 16, then the last
-// columns one at a time.
+// columns under a mask.
 __attribute__((target("avx512f")))
 static void broadcast16(float *out, long ldo, const float *a, long ai, long ak, const float *b, long ldb,
                         const float *bias, long M, long N, long K) {
     long j = 0;
     for (; j + 16 * VECS <= N; j += 16 * VECS) STRIP(VECS);
     for (; j + 16 <= N; j += 16) STRIP(1);
-    broadcast1(out, ldo, a, ai, ak, b, ldb, bias, M, j, N, K);
+    if (j == N) return;
+    const __mmask16 cols = (__mmask16)((1u << (N - j)) - 1);
+#undef BLOCK
+#define BLOCK(rows, vecs) \
+    tail16(rows, cols, out + i * ldo + j, ldo, a + i * ai, ai, ak, b + j, ldb, bias ? bias + j : NULL, K)
+    STRIP(1);
 }
 #undef BLOCK
 #undef STRIP

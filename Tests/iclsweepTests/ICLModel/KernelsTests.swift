@@ -248,7 +248,8 @@ final class KernelsTests: XCTestCase {
         XCTAssertEqual(UnembedReference.blocks(classes: 700, block: 320), [0..<320, 320..<512, 512..<700])
         XCTAssertEqual(UnembedReference.blocks(classes: 1000, block: 448), [0..<448, 448..<736, 736..<1000])
         let shapes = [(32, 64, 1603), (7, 5, 47), (1, 3, 16), (9, 17, 33), (33, 64, 100), (18, 20, 700), (3, 6, 1000),
-                      (32, 64, 1000), (32, 64, 488), (32, 64, 489), (32, 336, 100)]
+                      (32, 64, 1000), (32, 64, 488), (32, 64, 489), (32, 336, 100),
+                      (4, 64, 4000), (2, 64, 8000)]  // a shard's few sequences: narrow dh, in C
         for (B, D, C) in shapes {
             var rng = RNG(seed: UInt64(B * 1000 + C))
             func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.normal()) } }
