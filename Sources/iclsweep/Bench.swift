@@ -26,7 +26,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Under mpirun -np R: rounds of (1 rank, then R ranks) per configuration; the median speed-up is reported.")
     var rounds = 3
     @Option(help: "A sweep spec whose runs --run names (e.g. sweeps/paper-suite.yaml).") var spec: String?
-    @Option(name: .customLong("run"), help: "A run of --spec to measure as the spec trains it (e.g. 12l), after the --classes configurations.")
+    @Option(name: .customLong("run"), help: "A run of --spec to measure as the spec trains it (e.g. 12l), after the --classes configurations: on one core, its whole batch at once, then split into its training.shards if it has several.")
     var runs: [String] = []
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp(
         "Fields of the --classes configurations: --OPTION VALUE or --set PATH=VALUE, as `train` takes them (e.g. --layers 12 --mlp).",
@@ -113,7 +113,7 @@ struct Bench: ParsableCommand {
                 try measureOnRanks(title: title, config, gang: gang, limits)
                 continue
             }
-            report(title: title, config, try Benchmark.training(config, seconds: seconds), limits)
+            try measureOnOneCore(title: title, config, limits)
         }
         print(String(format: "\npeak memory (RSS): %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
     }
@@ -170,6 +170,38 @@ struct Bench: ParsableCommand {
                      overRun, Format.count(evalInterval), 100 * (1 - overRun / r.sequencesPerSecond)))
     }
 
+    /// A configuration on this one core: the roofline of its whole batch at
+    /// once (the model's own efficiency); a run whose spec splits its batch
+    /// into shards (to train on several ranks) is then also measured so, on
+    /// this core alone (the same bits as on its ranks), for what small
+    /// shards cost.
+    func measureOnOneCore(title: String, _ config: RunConfig, _ limits: Limits) throws {
+        var whole = config
+        whole.shards = nil
+        whole.ranks = nil
+        let S = config.shardCount
+        let one = try Benchmark.training(whole, seconds: seconds)
+        report(title: title + (S > 1 ? ", 1 shard (its training.shards: \(S))" : ""), whole, one, limits)
+        guard S > 1 else { return }
+        let sharded = try Benchmark.training(config, seconds: seconds)
+        print(String(format: "  with its %d shards of %d sequences, on this core alone (the bits of %d ranks): %.0f sequences/s, %.2fx 1 shard",
+                     S, config.batch / S, S, sharded.sequencesPerSecond, sharded.sequencesPerSecond / one.sequencesPerSecond))
+        let a = stepSplit(one), b = stepSplit(sharded)
+        print("  per step (ms)      1 shard   \(S) shards")
+        for (i, name) in stepParts.enumerated() {
+            print(String(format: "  %@ %9.3f %10.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0), a[i], b[i]))
+        }
+    }
+
+    /// A step's parts, as `stepSplit` gives them.
+    let stepParts = ["compute", "exchange", "adam", "sampling", "whole step"]
+
+    /// Milliseconds per step: compute (forward, backward), exchange, Adam, sampling, the whole step.
+    func stepSplit(_ r: Benchmark.Result) -> [Double] {
+        let t = r.times, n = Double(r.steps)
+        return [t.total - t.exchange - t.adam - t.sampling, t.exchange, t.adam, t.sampling, t.total].map { 1000 * $0 / n }
+    }
+
     // MARK: - One run on several ranks
 
     /// A configuration on the gang's R ranks (started by `mpirun -np R`), with
@@ -188,6 +220,7 @@ struct Bench: ParsableCommand {
         _ = try gang.comm.broadcast(Array(sharded.json.utf8))
         var whole = config
         whole.shards = nil
+        whole.ranks = nil
         let one = try Benchmark.training(whole, seconds: seconds)
         report(title: title + ", 1 rank, 1 shard", whole, one, limits)
         // alternately alone and together, so that a machine whose speed drifts (a shared VM) moves both alike
@@ -207,12 +240,8 @@ struct Bench: ParsableCommand {
                      together.sequencesPerSecond, R, alone.sequencesPerSecond, S, one.sequencesPerSecond,
                      together.sequencesPerSecond / one.sequencesPerSecond))
         print("  per step (ms)      1 rank, 1 shard   1 rank, \(S) shards   \(R) ranks, \(S) shards")
-        func split(_ r: Benchmark.Result) -> [Double] {
-            let t = r.times, n = Double(r.steps)
-            return [t.total - t.exchange - t.adam - t.sampling, t.exchange, t.adam, t.sampling, t.total].map { 1000 * $0 / n }
-        }
-        let columns = [split(one), split(alone), split(together)]
-        for (i, name) in ["compute", "exchange", "adam", "sampling", "whole step"].enumerated() {
+        let columns = [stepSplit(one), stepSplit(alone), stepSplit(together)]
+        for (i, name) in stepParts.enumerated() {
             print(String(format: "  %@ %15.3f %17.3f %19.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0),
                          columns[0][i], columns[1][i], columns[2][i]))
         }
