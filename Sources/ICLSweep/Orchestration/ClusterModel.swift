@@ -12,15 +12,21 @@ import ICLTraining
 ///   F matrix-product FLOPs): compute `ceil(S/R)/S x F / rate`, the ranks'
 ///   own shards one after another at the core's sustained rate;
 ///   Adam on P/R parameters, 32 bytes each; and, with several shards, the
-///   exchange: each rank sends its shards' gradients of the others' slices
-///   and receives theirs of its own (4 bytes x P x (R-1)/R per shard each
-///   way), adds S slices of P/R (12 bytes each), and gathers the other
-///   slices of the parameters (8 bytes x P x (R-1)/R), plus a latency per
-///   phase; each own shard's gradient buffer is zeroed (4 bytes x P). Every
-///   byte moves at the node's bandwidth shared by its busy cores (as busy as
-///   at the run's start), at most one core's own bandwidth. The products run
+///   exchange (`ShardedStep`). The P parameters are Pt of the class tables
+///   (label embedding, unembedding weight and bias) and Pd dense ones. Each
+///   own shard's dense gradient buffer is zeroed (4 bytes x Pd); each rank
+///   sends its shards' dense gradients of the others' slices and receives
+///   theirs of its own (4 bytes x Pd x (R-1)/R per own shard each way) and
+///   adds S slices of Pd/R (12 bytes each). For the tables it sends its own
+///   sequences' factors and receives the others' (f = D + C + pairs x D
+///   floats a sequence: 4 bytes each on its own, 8 on the others') and
+///   builds its Pt/R rows from them (12 bytes each: the products themselves
+///   counted with the compute). Last it gathers the other shares of the
+///   parameters (8 bytes x P x (R-1)/R); a latency per phase. Every byte
+///   moves at the node's bandwidth shared by its busy cores (as busy as at
+///   the run's start), at most one core's own bandwidth. The products run
 ///   at the whole-batch rate whatever the shard's size (optimistic for small
-///   shards: `bench --shards S` measures them).
+///   shards: `bench --run NAME` measures a run's shards on one core).
 /// - An evaluation: every evaluator's sequences forward at F/3 per batch,
 ///   shared by the ranks.
 /// - The sweep: every core trains (the coordinator sleeps between
@@ -69,10 +75,16 @@ public struct ClusterModel {
         s.compute = Double((S + R - 1) / R) / Double(S) * F / (machine.gflops * 1e9)
         s.adam = 32 * P / r / perCore
         if S > 1 {
-            // each own shard's gradient buffer zeroed; slices sent and received; S slices added; parameters gathered
+            let D = Double(m.width), C = Double(m.outputs), B = Double(config.batch)
+            let Pt = Double(m.labels) * D + D * C + C, Pd = P - Pt
             let own = Double((S + R - 1) / R), away = (r - 1) / r
-            let bytes = 4 * P * own + 2 * 4 * P * away * own + 12 * Double(S) * P / r + 8 * P * away
-            s.exchange = bytes / perCore + (R > 1 ? 3 * machine.latency : 0)
+            let ownSequences = own * B / Double(S), f = D + C + Double(m.pairs) * D
+            // dense: own buffers zeroed, slices sent and received, S slices added
+            let dense = 4 * Pd * own + 2 * 4 * Pd * away * own + 12 * Double(S) * Pd / r
+            // tables: factors written and gathered, own rows built
+            let tables = 4 * f * ownSequences + 8 * f * (B - ownSequences) + 12 * Pt / r
+            let bytes = dense + tables + 8 * P * away  // and the parameters gathered
+            s.exchange = bytes / perCore + (R > 1 ? 4 * machine.latency : 0)
         }
         return s
     }
