@@ -179,23 +179,23 @@ final class ShardedStep {
                 offset += (shards - mine.count) * s.count
             case .unembedWeight:
                 into.update(repeating: 0, count: s.count)
-                let rows = r.units(of: me, per: C)
+                let rows = r.units(of: me, per: C), dweight = grads[.unembedWeight]
                 for c0 in stride(from: 0, to: C, by: 512) {  // 512 classes of every shard while they are in cache
                     for k in 0..<shards {
-                        Layers.unembedWeightGradient(grads[.unembedWeight], dlogits.pointer + k * size * C, lnf.pointer + k * size * D,
+                        Layers.unembedWeightGradient(dweight, dlogits.pointer + k * size * C, lnf.pointer + k * size * D,
                                                      N: size, C: D, OC: C, rows: rows, columns: c0 ..< min(C, c0 + 512))
                     }
                 }
             case .unembedBias:
                 into.update(repeating: 0, count: s.count)
-                let columns = r.units(of: me, per: 1), sum = biasScratch.pointer
+                let columns = r.units(of: me, per: 1), sum = biasScratch.pointer, dbias = grads[.unembedBias]
                 for k in 0..<shards {
                     for c in columns { sum[c] = 0 }
                     for b in 0..<size {
                         let row = dlogits.pointer + (k * size + b) * C
                         for c in columns { sum[c] += row[c] }
                     }
-                    for c in columns { grads[.unembedBias][c] += sum[c] }
+                    for c in columns { dbias[c] += sum[c] }
                 }
             case .labelEmbedding:
                 into.update(repeating: 0, count: s.count)
