@@ -84,12 +84,12 @@ struct Bench: ParsableCommand {
         }
         var settings = RunSettings()
         try settings.read(fields)
-        var configurations: [(title: String, config: RunConfig)] = []
+        var configurations: [(title: String, run: String, config: RunConfig)] = []
         for k in classes {
             // the paper's configuration at k classes (the field table's defaults), with the given fields
             let c = try settings.config(classes: k, exemplars: 20, variant: .bursty, seed: 0,
                                         defaults: ["training.sequences": .int(32_000_000), "training.eval_interval": .int(32_000_000)])
-            configurations.append(("\(Format.count(k)) classes, \(c.exemplars) exemplars", c))
+            configurations.append(("\(Format.count(k)) classes, \(c.exemplars) exemplars", "*", c))
         }
         if let spec {
             let s = try SweepSpec.load(path: spec)
@@ -98,7 +98,7 @@ struct Bench: ParsableCommand {
                     throw ValidationError("--run: no run named '\(name)' in \(spec)")
                 }
                 let c = s.runs.config(of: id)
-                configurations.append(("run \(name) of \(spec): \(Format.count(c.classes)) classes", c))
+                configurations.append(("run \(name) of \(spec): \(Format.count(c.classes)) classes", name, c))
             }
         }
         let limits = Limits(fma: fma.gflops, sgemm: sgemm, memory: memory, cached: cached)
@@ -106,14 +106,14 @@ struct Bench: ParsableCommand {
             try gang.comm.barrierSleeping()  // the others waited, sleeping, while this rank measured the core
             _ = try gang.comm.broadcast(Int64(configurations.count))
         }
-        for (title, base) in configurations {
+        for (title, run, base) in configurations {
             var config = base
             config.evalSequences = evalSequences
             if let gang {
                 try measureOnRanks(title: title, config, gang: gang, limits)
                 continue
             }
-            try measureOnOneCore(title: title, config, limits)
+            try measureOnOneCore(title: title, run: run, config, limits)
         }
         print(String(format: "\npeak memory (RSS): %.0f MiB", Double(peakResidentBytes()) / 1_048_576))
     }
@@ -175,7 +175,7 @@ struct Bench: ParsableCommand {
     /// into shards (to train on several ranks) is then also measured so, on
     /// this core alone (the same bits as on its ranks), for what small
     /// shards cost.
-    func measureOnOneCore(title: String, _ config: RunConfig, _ limits: Limits) throws {
+    func measureOnOneCore(title: String, run name: String, _ config: RunConfig, _ limits: Limits) throws {
         var whole = config
         whole.shards = nil
         whole.ranks = nil
@@ -187,6 +187,8 @@ struct Bench: ParsableCommand {
         print(String(format: "  with its %d shards of %d sequences, on this core alone (the bits of %d ranks): %.0f sequences/s, %.2fx 1 shard",
                      S, config.batch / S, S, sharded.sequencesPerSecond, sharded.sequencesPerSecond / one.sequencesPerSecond))
         let a = stepSplit(one), b = stepSplit(sharded)
+        print(String(format: "  its shards compute at %.2f of its whole batch's rate (validate --cluster --shard-efficiency %@=%.2f)",
+                     a[0] / b[0], name, a[0] / b[0]))
         print("  per step (ms)      1 shard   \(S) shards")
         for (i, name) in stepParts.enumerated() {
             print(String(format: "  %@ %9.3f %10.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0), a[i], b[i]))

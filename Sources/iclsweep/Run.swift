@@ -65,11 +65,16 @@ struct Validate: ParsableCommand {
     var bandwidth = 200.0
     @Option(help: "With --cluster: the most one core moves alone, in GB/s (`bench` prints it as copy bandwidth).")
     var coreBandwidth = 20.0
+    @Option(help: ArgumentHelp("With --cluster: a sharded run's compute rate over its whole batch's, as `bench --spec SPEC --run NAME` prints it "
+                               + "(NAME=X, repeatable; X alone for every sharded run not named). Default 1: small shards as fast as whole batches.",
+                               valueName: "NAME=X"))
+    var shardEfficiency: [String] = []
 
     func validate() throws {
         if !(gflops > 0) { throw ValidationError("--gflops must be a positive number") }
         if !(bandwidth > 0) { throw ValidationError("--bandwidth must be a positive number") }
         if !(coreBandwidth > 0) { throw ValidationError("--core-bandwidth must be a positive number") }
+        _ = try efficiencies()
         if let cluster, clusterShape(cluster) == nil {
             throw ValidationError("--cluster: expected NODESxCORES with positive whole numbers (e.g. 64x48), got '\(cluster)'")
         }
@@ -81,10 +86,34 @@ struct Validate: ParsableCommand {
         return (parts[0], parts[1])
     }
 
+    /// `--shard-efficiency` by run name ("*": the runs not named).
+    func efficiencies() throws -> [String: Double] {
+        var e: [String: Double] = [:]
+        for item in shardEfficiency {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let (name, text) = parts.count == 2 ? (parts[0], parts[1]) : ("*", parts.first ?? "")
+            guard let x = Double(text), x > 0, x <= 4, !name.isEmpty else {
+                throw ValidationError("--shard-efficiency: expected NAME=X or X with X a number in (0, 4] (e.g. 12l=0.7), got '\(item)'")
+            }
+            e[name] = x
+        }
+        return e
+    }
+
     /// The prediction of `ClusterModel` for `--cluster`.
-    func predict(_ s: SweepSpec, nodes: Int, cores: Int) {
-        let model = ClusterModel(.init(nodes: nodes, cores: cores, gflops: gflops, bandwidth: bandwidth, coreBandwidth: coreBandwidth))
+    func predict(_ s: SweepSpec, nodes: Int, cores: Int) throws {
+        let efficiency = try efficiencies()
+        let names = Set((0..<s.runs.count).map { s.runs.name(of: $0) })
+        if let unknown = efficiency.keys.filter({ $0 != "*" && !names.contains($0) }).sorted().first {
+            throw ValidationError("--shard-efficiency: no run named '\(unknown)' in \(spec)")
+        }
+        let model = ClusterModel(.init(nodes: nodes, cores: cores, gflops: gflops, bandwidth: bandwidth, coreBandwidth: coreBandwidth),
+                                 shardEfficiency: efficiency)
         let p = model.predict(s)
+        // Sharded runs whose compute rate nobody gave: the model takes their whole batch's.
+        let assumed = Set((0..<s.runs.count).filter {
+            s.runs.config(of: $0).shardCount > 1 && efficiency[s.runs.name(of: $0)] == nil && efficiency["*"] == nil
+        })
         print("\non \(nodes) nodes x \(cores) cores (a model: \(Int(gflops)) GFLOP/s per core sustained, \(Int(bandwidth)) GB/s per node "
               + "shared by its busy cores, at most \(Int(coreBandwidth)) GB/s per core; docs/ranks.md states it): the sweep takes about "
               + "\(Format.duration(p.makespan)), " + String(format: "the cores busy %.1f%% of it", 100 * p.utilisation))
@@ -92,11 +121,18 @@ struct Validate: ParsableCommand {
         print("  critical path, then the other runs that end last (each on its training.ranks; a step's compute + exchange + Adam):")
         for id in p.criticalPath + last {
             let c = s.runs.config(of: id), dim = (try? c.data.available().dim) ?? 1
-            let st = model.step(c, dim: dim, ranks: c.rankCount, busy: p.busy[id])
-            print(String(format: "    %@: %@ to %@ on %d rank%@, %d shard%@, %d of its node's cores busy; step %.2f + %.2f + %.2f ms",
+            let e = model.efficiency(of: s.runs.name(of: id), shards: c.shardCount)
+            let st = model.step(c, dim: dim, ranks: c.rankCount, busy: p.busy[id], efficiency: e)
+            print(String(format: "    %@: %@ to %@ on %d rank%@, %d shard%@%@, %d of its node's cores busy; step %.2f + %.2f + %.2f ms",
                          s.runs.name(of: id), Format.duration(p.start[id]), Format.duration(p.end[id]), c.rankCount,
-                         c.rankCount == 1 ? "" : "s", c.shardCount, c.shardCount == 1 ? "" : "s", p.busy[id],
-                         1000 * st.compute, 1000 * st.exchange, 1000 * st.adam))
+                         c.rankCount == 1 ? "" : "s", c.shardCount, c.shardCount == 1 ? "" : "s",
+                         c.shardCount > 1 ? String(format: " at %.2f of the whole batch's rate%@", e, assumed.contains(id) ? " (assumed)" : "") : "",
+                         p.busy[id], 1000 * st.compute, 1000 * st.exchange, 1000 * st.adam))
+        }
+        if let first = assumed.sorted().first {
+            print("  note: \(assumed.count) sharded run\(assumed.count == 1 ? "" : "s") (\(s.runs.name(of: first))\(assumed.count > 1 ? ", ..." : "")) "
+                  + "taken to compute at the whole batch's rate, which small shards do not reach (optimistic): "
+                  + "`iclsweep bench --spec \(spec) --run \(s.runs.name(of: first))` on one core prints the figure for --shard-efficiency")
         }
     }
 
@@ -156,6 +192,6 @@ struct Validate: ParsableCommand {
         print(String(format: "compute: %.3g FLOPs, about %@ core-hours at %.0f GFLOP/s per core; the longest run about %@",
                      flops, Format.fixed(flops / (gflops * 1e9) / 3600, 2), gflops, Format.duration(longest / (gflops * 1e9))))
         print("with W workers the sweep takes about max(total / W, longest run).")
-        if let cluster, let (nodes, cores) = clusterShape(cluster) { predict(s, nodes: nodes, cores: cores) }
+        if let cluster, let (nodes, cores) = clusterShape(cluster) { try predict(s, nodes: nodes, cores: cores) }
     }
 }

@@ -24,9 +24,11 @@ import ICLTraining
 ///   counted with the compute). Last it gathers the other shares of the
 ///   parameters (8 bytes x P x (R-1)/R); a latency per phase. Every byte
 ///   moves at the node's bandwidth shared by its busy cores (as busy as at
-///   the run's start), at most one core's own bandwidth. The products run
-///   at the whole-batch rate whatever the shard's size (optimistic for small
-///   shards: `bench --run NAME` measures a run's shards on one core).
+///   the run's start), at most one core's own bandwidth. The products of a
+///   run with several shards run at the whole-batch rate times its shard
+///   efficiency: its whole batch's compute time over its shards', as
+///   `bench --run NAME` measures them on one core (1 unless given:
+///   optimistic).
 /// - An evaluation: every evaluator's sequences forward at F/3 per batch,
 ///   shared by the ranks.
 /// - The sweep: every core trains (the coordinator sleeps between
@@ -62,17 +64,29 @@ public struct ClusterModel {
     }
 
     public let machine: Machine
+    /// Each sharded run's compute rate over its whole batch's, by run name
+    /// (`bench --run NAME` prints it); "*" for the others.
+    public let shardEfficiency: [String: Double]
 
-    public init(_ machine: Machine) { self.machine = machine }
+    public init(_ machine: Machine, shardEfficiency: [String: Double] = [:]) {
+        self.machine = machine
+        self.shardEfficiency = shardEfficiency
+    }
 
-    /// A step of `config` on `ranks` ranks while `busy` cores of the node work (itself included).
-    public func step(_ config: RunConfig, dim: Int, ranks R: Int, busy: Int? = nil) -> Step {
+    /// The shard efficiency of the run named `name` with `shards` shards (1 for one shard).
+    public func efficiency(of name: String, shards: Int) -> Double {
+        shards > 1 ? shardEfficiency[name] ?? shardEfficiency["*"] ?? 1 : 1
+    }
+
+    /// A step of `config` on `ranks` ranks while `busy` cores of the node work (itself included),
+    /// its products at `efficiency` of the whole-batch rate.
+    public func step(_ config: RunConfig, dim: Int, ranks R: Int, busy: Int? = nil, efficiency: Double = 1) -> Step {
         let m = config.model(inputDim: dim)
         let P = Double(ParameterLayout(m).count), F = m.flopsPerStep(batch: config.batch)
         let S = config.shardCount, r = Double(R)
         let perCore = machine.perCore(busy: busy ?? machine.cores)
         var s = Step()
-        s.compute = Double((S + R - 1) / R) / Double(S) * F / (machine.gflops * 1e9)
+        s.compute = Double((S + R - 1) / R) / Double(S) * F / (machine.gflops * 1e9 * efficiency)
         s.adam = 32 * P / r / perCore
         if S > 1 {
             let D = Double(m.width), C = Double(m.outputs), B = Double(config.batch)
@@ -90,10 +104,10 @@ public struct ClusterModel {
     }
 
     /// Seconds of a whole run on `ranks` ranks, its evaluations included.
-    public func seconds(_ config: RunConfig, dim: Int, ranks: Int, busy: Int? = nil) -> Double {
+    public func seconds(_ config: RunConfig, dim: Int, ranks: Int, busy: Int? = nil, efficiency: Double = 1) -> Double {
         let evalBatches = Double(config.evalPoints.count * config.applicableEvaluators.count * config.evalSequences) / Double(config.batch)
         let eval = evalBatches * config.model(inputDim: dim).flopsPerStep(batch: config.batch) / 3 / (machine.gflops * 1e9) / Double(ranks)
-        return Double(config.steps) * step(config, dim: dim, ranks: ranks, busy: busy).total + eval
+        return Double(config.steps) * step(config, dim: dim, ranks: ranks, busy: busy, efficiency: efficiency).total + eval
     }
 
     public struct Prediction {
@@ -148,7 +162,8 @@ public struct ClusterModel {
                 guard let node = free.indices.filter({ free[$0] >= ranks }).max(by: { (free[$0], -$0) < (free[$1], -$1) }) else { continue }
                 free[node] -= ranks
                 // its memory traffic at the bandwidth its node's busy cores leave each (as they are at its start)
-                let wall = seconds(configs[id], dim: dim[id], ranks: ranks, busy: machine.cores - free[node])
+                let wall = seconds(configs[id], dim: dim[id], ranks: ranks, busy: machine.cores - free[node],
+                                   efficiency: efficiency(of: runs.name(of: id), shards: configs[id].shardCount))
                 start[id] = now; end[id] = now + wall; after[id] = by; busyAt[id] = machine.cores - free[node]
                 running.append((end[id], node, ranks, id))
                 busy += wall * Double(ranks)

@@ -46,6 +46,27 @@ final class ClusterModelTests: XCTestCase {
         XCTAssertEqual(model.step(s.runs.config(of: 0), dim: 16, ranks: 1).exchange, 0, "one shard: nothing to exchange")
     }
 
+    func testAShardEfficiencySlowsOnlyTheNamedShardedRunsProducts() throws {
+        let s = try SweepSpec.parse(Self.spec, file: "/tmp/m.yaml")
+        let machine = ClusterModel.Machine(nodes: 1, cores: 4, gflops: 10, bandwidth: 40, coreBandwidth: 20)
+        let plain = ClusterModel(machine), slow = ClusterModel(machine, shardEfficiency: ["b": 0.5, "*": 0.8])
+        let b = s.runs.config(of: 1)
+        XCTAssertEqual(slow.efficiency(of: "b", shards: 4), 0.5)
+        XCTAssertEqual(slow.efficiency(of: "other", shards: 4), 0.8, "the runs not named take *")
+        XCTAssertEqual(slow.efficiency(of: "a", shards: 1), 1, "one shard is the whole batch")
+        let fast = plain.step(b, dim: 16, ranks: 2, busy: 4), half = plain.step(b, dim: 16, ranks: 2, busy: 4, efficiency: 0.5)
+        XCTAssertEqual(half.compute, 2 * fast.compute, accuracy: 1e-15)
+        XCTAssertEqual(half.exchange, fast.exchange)
+        XCTAssertEqual(half.adam, fast.adam)
+        // in the sweep: a (1 shard) as before, b longer
+        let p0 = plain.predict(s), p1 = slow.predict(s)
+        XCTAssertEqual(p1.end[0] - p1.start[0], p0.end[0] - p0.start[0], accuracy: 1e-9)
+        XCTAssertEqual(p1.start[1], p0.start[1], accuracy: 1e-9)
+        let compute = plain.step(b, dim: 16, ranks: 2, busy: p0.busy[1]).compute
+        XCTAssertEqual((p1.end[1] - p1.start[1]) - (p0.end[1] - p0.start[1]), Double(b.steps) * compute, accuracy: 1e-6,
+                       "its products take twice as long, the rest as before")
+    }
+
     func testTheSweepIsListScheduledWithGangsAndChains() throws {
         let s = try SweepSpec.parse(Self.spec, file: "/tmp/m.yaml")
         let machine = ClusterModel.Machine(nodes: 1, cores: 2, gflops: 10, bandwidth: 40, coreBandwidth: 20)
