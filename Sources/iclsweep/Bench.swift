@@ -28,6 +28,8 @@ struct Bench: ParsableCommand {
     @Option(help: "A sweep spec whose runs --run names (e.g. sweeps/paper-suite.yaml).") var spec: String?
     @Option(name: .customLong("run"), help: "A run of --spec to measure as the spec trains it (e.g. 12l), after the --classes configurations: on one core, its whole batch at once, then split into its training.shards if it has several.")
     var runs: [String] = []
+    @Option(help: "Each configuration (each --run too) with this training.shards instead of its own, e.g. 12l with 2 shards for 2 ranks.")
+    var shards: Int?
     @Argument(parsing: .allUnrecognized, help: ArgumentHelp(
         "Fields of the --classes configurations: --OPTION VALUE or --set PATH=VALUE, as `train` takes them (e.g. --layers 12 --mlp).",
         valueName: "field options"))
@@ -35,6 +37,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         if !(seconds > 0) { throw ValidationError("--seconds must be a positive number (got \(seconds))") }
+        if let shards, shards < 1 { throw ValidationError("--shards must be at least 1 (got \(shards))") }
         if let bad = classes.first(where: { $0 < 3 }) {
             throw ValidationError("--classes must be at least 3 (the query's class and two in context), got \(bad)")
         }
@@ -64,24 +67,18 @@ struct Bench: ParsableCommand {
             try followMeasurements(gang)
             return
         }
-        if let note { print(note) }
-        let fma = Benchmark.fmaPeak(), sgemm = Benchmark.sgemmPeak()
-        let memory = Benchmark.copyBandwidth(), cached = Benchmark.copyBandwidth(bytes: 16 << 20)
-        let core = Benchmark.blasCore
-        print("CPU: \(cpuModel); OpenBLAS kernels: \(core)"
-              + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""))
-        print(String(format: "FMA peak (register-only loop, %d lanes, 1 core): %.1f GFLOP/s", fma.lanes, fma.gflops)
-              + (simdLanes.map { " (--simd-lanes \($0))" } ?? ""))
-        print(String(format: "sgemm peak (1024^3, 1 thread):                   %.1f GFLOP/s (%.0f%% of the FMA peak)",
-                     sgemm, 100 * sgemm / fma.gflops))
-        print(String(format: "copy bandwidth (read + write, 1 core):           %.1f GB/s from memory (256 MiB), %.1f GB/s for 16 MiB",
-                     memory, cached))
-        print("unembedding products:                            \(Benchmark.unembeddingProducts)")
-        if let warning = Benchmark.blasCoreWarning(core: core, fmaLanes: fma.lanes) { print(warning) }
-        if simdLanes == 8, ["Cooperlake", "SkylakeX", "SapphireRapids"].contains(core) {
-            print("note: OpenBLAS still runs its \(core) (AVX-512) kernels; for what an AVX2 CPU runs, "
-                  + "set OPENBLAS_CORETYPE=Haswell (or Zen) as well")
+        do {
+            try lead(gang, note: note)
+        } catch where (gang?.size ?? 1) > 1 {
+            // the other ranks wait in a collective call: end them with this one
+            FileHandle.standardError.write(Data("Error: \(Self.message(for: error))\n".utf8))
+            gang!.comm.abort(Self.exitCode(for: error).rawValue)
         }
+    }
+
+    /// Rank 0 (or the only process): measures the core, then each configuration.
+    func lead(_ gang: MPIGang?, note: String?) throws {
+        // what to measure, checked before anything is measured
         var settings = RunSettings()
         try settings.read(fields)
         var configurations: [(title: String, run: String, config: RunConfig)] = []
@@ -100,6 +97,32 @@ struct Bench: ParsableCommand {
                 let c = s.runs.config(of: id)
                 configurations.append(("run \(name) of \(spec): \(Format.count(c.classes)) classes", name, c))
             }
+        }
+        if let shards {
+            for i in configurations.indices {
+                guard configurations[i].config.batch % shards == 0 else {
+                    throw ValidationError("--shards: \(shards) does not divide the batch (\(configurations[i].config.batch)) of \(configurations[i].title)")
+                }
+                configurations[i].config.shards = shards
+            }
+        }
+        if let note { print(note) }
+        let fma = Benchmark.fmaPeak(), sgemm = Benchmark.sgemmPeak()
+        let memory = Benchmark.copyBandwidth(), cached = Benchmark.copyBandwidth(bytes: 16 << 20)
+        let core = Benchmark.blasCore
+        print("CPU: \(cpuModel); OpenBLAS kernels: \(core)"
+              + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""))
+        print(String(format: "FMA peak (register-only loop, %d lanes, 1 core): %.1f GFLOP/s", fma.lanes, fma.gflops)
+              + (simdLanes.map { " (--simd-lanes \($0))" } ?? ""))
+        print(String(format: "sgemm peak (1024^3, 1 thread):                   %.1f GFLOP/s (%.0f%% of the FMA peak)",
+                     sgemm, 100 * sgemm / fma.gflops))
+        print(String(format: "copy bandwidth (read + write, 1 core):           %.1f GB/s from memory (256 MiB), %.1f GB/s for 16 MiB",
+                     memory, cached))
+        print("unembedding products:                            \(Benchmark.unembeddingProducts)")
+        if let warning = Benchmark.blasCoreWarning(core: core, fmaLanes: fma.lanes) { print(warning) }
+        if simdLanes == 8, ["Cooperlake", "SkylakeX", "SapphireRapids"].contains(core) {
+            print("note: OpenBLAS still runs its \(core) (AVX-512) kernels; for what an AVX2 CPU runs, "
+                  + "set OPENBLAS_CORETYPE=Haswell (or Zen) as well")
         }
         let limits = Limits(fma: fma.gflops, sgemm: sgemm, memory: memory, cached: cached)
         if let gang {

@@ -49,16 +49,23 @@ final class BenchmarkTests: XCTestCase {
             (["--simd-lanes", "4"], "Error: --simd-lanes must be 8 (AVX2) or 16 (AVX-512), got 4"),
             (["--eval-sequences", "0"], "Error: --eval-sequences must be a positive number (got 0)"),
             (["--eval-interval=-5"], "Error: --eval-interval must be a positive number (got -5)"),
+            (["--shards", "0"], "Error: --shards must be at least 1 (got 0)"),
+            (["--shards", "3"], "Error: --shards: 3 does not divide the batch (32) of "),
+            (["--spec", "sweeps/paper-suite.yaml", "--run", "13l"], "Error: --run: no run named '13l' in sweeps/paper-suite.yaml"),
         ]
         if Benchmark.vectorLanes < 16 {
             refusals.append((["--simd-lanes", "16"], "Error: --simd-lanes 16 cannot run here: this CPU's widest FMA has"))
         }
         for (args, message) in refusals {
-            let bad = try Launcher.run(["bench"] + args, timeout: 60)
+            let bad = try Launcher.run(["bench"] + args, cwd: Launcher.packageRoot, timeout: 60)
             XCTAssertNotEqual(bad.status, 0, args.joined(separator: " "))
             XCTAssert(bad.output.hasPrefix(message), bad.output)
             XCTAssertFalse(bad.output.contains("throughput"), bad.output)
         }
+        // under mpirun the other rank waits for rank 0's measurements: a refusal ends it too, at once
+        let gang = try Launcher.run(["bench", "--shards", "3", "--classes", "64"], ranks: 2, timeout: 60)
+        XCTAssertNotEqual(gang.status, 0)
+        XCTAssert(gang.output.contains("Error: --shards: 3 does not divide the batch (32) of 64 classes"), gang.output)
     }
 
     /// The rate over a run: an interval of training at the training rate, then one evaluation.
