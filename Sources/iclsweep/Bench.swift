@@ -94,7 +94,8 @@ struct Bench: ParsableCommand {
                 guard let id = (0..<s.runs.count).first(where: { s.runs.name(of: $0) == name }) else {
                     throw ValidationError("--run: no run named '\(name)' in \(spec)")
                 }
-                let c = s.runs.config(of: id)
+                var c = s.runs.config(of: id)
+                c.ranks = nil  // where it trains is bench's to say (this core, or mpirun's ranks), not the spec's
                 configurations.append(("run \(name) of \(spec): \(Format.count(c.classes)) classes", name, c))
             }
         }

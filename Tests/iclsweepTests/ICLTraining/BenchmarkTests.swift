@@ -68,6 +68,33 @@ final class BenchmarkTests: XCTestCase {
         XCTAssert(gang.output.contains("Error: --shards: 3 does not divide the batch (32) of 64 classes"), gang.output)
     }
 
+    /// `--run` measures a spec's run on this core whatever ranks the spec
+    /// gives it, with its shards or those of `--shards` (here fewer shards
+    /// than the spec's ranks: refused by a sweep, fine for a measurement).
+    func testARunOfASpecWithItsOwnOrOtherShards() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-run-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spec = dir.appendingPathComponent("s.yaml").path
+        try """
+            name: s
+            results: s.h5
+            data: {synthetic: {classes: 64, exemplars: 20, dim: 32, noise: 0.1, seed: 0}}
+            training: {sequences: 64000, eval_interval: 32000}
+            runs:
+              wide: {variant: bursty, training.shards: 4, training.ranks: 4}
+            """.write(toFile: spec, atomically: true, encoding: .utf8)
+        for (extra, shards) in [([String](), 4), (["--shards", "2"], 2)] {
+            let r = try Launcher.run(["bench", "--seconds", "0.2", "--classes", "16", "--eval-sequences", "20",
+                                      "--spec", spec, "--run", "wide"] + extra, timeout: 120)
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssert(r.output.contains("1 shard (its training.shards: \(shards))"), r.output)
+            XCTAssert(r.output.contains("with its \(shards) shards of \(32 / shards) sequences"), r.output)
+            XCTAssertNotNil(r.output.range(of: #"its shards compute at [0-9.]+ of its whole batch's rate \(validate --cluster --shard-efficiency wide=[0-9.]+\)"#,
+                                           options: .regularExpression), r.output)
+        }
+    }
+
     /// The rate over a run: an interval of training at the training rate, then one evaluation.
     func testRunRateCountsOneEvaluationPerInterval() {
         XCTAssertEqual(Benchmark.runRate(trainingRate: 10_000, evalSeconds: 1, evalInterval: 100_000),
