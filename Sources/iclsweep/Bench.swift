@@ -69,10 +69,11 @@ struct Bench: ParsableCommand {
         }
         do {
             try lead(gang, note: note)
-        } catch where (gang?.size ?? 1) > 1 {
+        } catch {
+            guard let gang, gang.size > 1 else { throw error }
             // the other ranks wait in a collective call: end them with this one
             FileHandle.standardError.write(Data("Error: \(Self.message(for: error))\n".utf8))
-            gang!.comm.abort(Self.exitCode(for: error).rawValue)
+            gang.comm.abort(Self.exitCode(for: error).rawValue)
         }
     }
 
@@ -211,8 +212,9 @@ struct Bench: ParsableCommand {
         print(String(format: "  with its %d shards of %d sequences, on this core alone (the bits of %d ranks): %.0f sequences/s, %.2fx 1 shard",
                      S, config.batch / S, S, sharded.sequencesPerSecond, sharded.sequencesPerSecond / one.sequencesPerSecond))
         let a = stepSplit(one), b = stepSplit(sharded)
-        print(String(format: "  its shards compute at %.2f of its whole batch's rate (validate --cluster --shard-efficiency %@=%.2f)",
-                     a[0] / b[0], name, a[0] / b[0]))
+        // "*": a --classes configuration, whose figure applies to every sharded run not named
+        print(String(format: "  its shards compute at %.2f of its whole batch's rate (validate --cluster --shard-efficiency %@%.2f)",
+                     a[0] / b[0], name == "*" ? "" : name + "=", a[0] / b[0]))
         print("  per step (ms)      1 shard   \(S) shards")
         for (i, name) in stepParts.enumerated() {
             print(String(format: "  %@ %9.3f %10.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0), a[i], b[i]))

@@ -112,7 +112,7 @@ struct Validate: ParsableCommand {
         let p = model.predict(s)
         // Sharded runs whose compute rate nobody gave: the model takes their whole batch's.
         let assumed = Set((0..<s.runs.count).filter {
-            s.runs.config(of: $0).shardCount > 1 && efficiency[s.runs.name(of: $0)] == nil && efficiency["*"] == nil
+            s.runs.config(of: $0).shardCount > 1 && model.givenEfficiency(of: s.runs.name(of: $0)) == nil
         })
         print("\non \(nodes) nodes x \(cores) cores (a model: \(Int(gflops)) GFLOP/s per core sustained, \(Int(bandwidth)) GB/s per node "
               + "shared by its busy cores, at most \(Int(coreBandwidth)) GB/s per core; docs/ranks.md states it): the sweep takes about "

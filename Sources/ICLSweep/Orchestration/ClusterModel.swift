@@ -73,9 +73,14 @@ public struct ClusterModel {
         self.shardEfficiency = shardEfficiency
     }
 
-    /// The shard efficiency of the run named `name` with `shards` shards (1 for one shard).
+    /// The shard efficiency given for the run named `name` (by name or "*"); nil when none was.
+    public func givenEfficiency(of name: String) -> Double? {
+        shardEfficiency[name] ?? shardEfficiency["*"]
+    }
+
+    /// The shard efficiency of the run named `name` with `shards` shards (1 for one shard, and 1 when none was given).
     public func efficiency(of name: String, shards: Int) -> Double {
-        shards > 1 ? shardEfficiency[name] ?? shardEfficiency["*"] ?? 1 : 1
+        shards > 1 ? givenEfficiency(of: name) ?? 1 : 1
     }
 
     /// A step of `config` on `ranks` ranks while `busy` cores of the node work (itself included),
