@@ -21,6 +21,7 @@ static inline MPI_Request shim_MPI_REQUEST_NULL(void) { return MPI_REQUEST_NULL;
 static inline int shim_MPI_ANY_SOURCE(void) { return MPI_ANY_SOURCE; }
 static inline int shim_MPI_MAX_ERROR_STRING(void) { return MPI_MAX_ERROR_STRING; }
 static inline int shim_MPI_MAX_PROCESSOR_NAME(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline int shim_MPI_MODE_NOCHECK(void) { return MPI_MODE_NOCHECK; }
 // An enumerator in OpenMPI, a macro elsewhere.
 static inline int shim_MPI_COMM_TYPE_SHARED(void) { return MPI_COMM_TYPE_SHARED; }
 #endif

@@ -126,9 +126,13 @@ public final class ParameterSet<T: ModelScalar> {
     /// One pointer per tensor, looked up once.
     private let views: [Tensor: UnsafeMutablePointer<T>]
 
-    public init(_ layout: ParameterLayout) {
+    public convenience init(_ layout: ParameterLayout) { self.init(layout, storage: Buffer(count: layout.count)) }
+
+    /// Views over `storage` (borrowed memory, for one a gang shares).
+    public init(_ layout: ParameterLayout, storage: Buffer<T>) {
+        precondition(storage.count == layout.count, "storage for \(layout.count) parameters")
         self.layout = layout
-        storage = Buffer(count: layout.count)
+        self.storage = storage
         var views: [Tensor: UnsafeMutablePointer<T>] = [:]
         for t in layout.tensors { views[t] = storage.pointer + layout.offsets[t]! }
         self.views = views

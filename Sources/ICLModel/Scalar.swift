@@ -47,19 +47,32 @@ package func gemm<T: ModelScalar>(_ transA: Bool = false, _ transB: Bool = false
            A: A, lda: transA ? M : K, B: B, ldb: transB ? K : N, beta: beta, C: C, ldc: N)
 }
 
-/// A 64-byte aligned array of scalars that owns its memory.
+/// A 64-byte aligned array of scalars: its own memory, or a part of
+/// memory someone else owns and frees (a gang's shared window).
 public final class Buffer<T: ModelScalar> {
     public let count: Int
     public let pointer: UnsafeMutablePointer<T>
+    private let owned: Bool
 
+    /// `count` zeros in memory of its own.
     public init(count: Int) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<T>.stride, alignment: 64)
         pointer = raw.bindMemory(to: T.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: count)
+        owned = true
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    /// `count` scalars at `memory` (64-byte aligned), as they are; the owner
+    /// keeps it alive while the buffer is used.
+    public init(borrowing memory: UnsafeMutableRawPointer, count: Int) {
+        precondition(Int(bitPattern: memory) % 64 == 0, "a buffer starts on 64 bytes")
+        self.count = count
+        pointer = memory.bindMemory(to: T.self, capacity: count)
+        owned = false
+    }
+
+    deinit { if owned { UnsafeMutableRawPointer(pointer).deallocate() } }
 
     public func zero() { pointer.update(repeating: 0, count: count) }
     public var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }

@@ -222,9 +222,12 @@ public final class MPIComm {
 /// Memory shared by the ranks of one node (`MPI_Win_allocate_shared`):
 /// rank 0 of `comm` allocates `bytes`, every rank maps the same pages.
 /// Creating and freeing are collective over `comm`; `free` must be called
-/// by every rank at the same point (never from a deinit).
+/// by every rank at the same point (never from a deinit). The window stays
+/// in one passive-target epoch (`MPI_Win_lock_all`) from creation to
+/// `free`, so that `fence` may order loads and stores between the ranks.
 public final class MPISharedMemory {
     private var window: MPI_Win?
+    private let comm: MPIComm
     /// The start of the shared bytes, in this rank's address space.
     public let base: UnsafeMutableRawPointer
     public let bytes: Int
@@ -241,14 +244,26 @@ public final class MPISharedMemory {
         guard Int(size) == bytes, let shared else {
             throw MPIError(function: "MPI_Win_shared_query", message: "expected \(bytes) shared bytes, got \(size)")
         }
+        try MPICall.check("MPI_Win_lock_all", MPI_Win_lock_all(shim_MPI_MODE_NOCHECK(), window))
         self.window = window
+        self.comm = comm
         self.base = shared
         self.bytes = bytes
+    }
+
+    /// Every rank's stores to the memory before this call are seen by every
+    /// rank's loads after it (MPI-3's `MPI_Win_sync`, barrier, `MPI_Win_sync`
+    /// for the unified memory model). Collective over the communicator.
+    public func fence() throws {
+        try MPICall.check("MPI_Win_sync", MPI_Win_sync(window))
+        try comm.barrier()
+        try MPICall.check("MPI_Win_sync", MPI_Win_sync(window))
     }
 
     /// Releases the memory: collective over the communicator it was made on.
     public func free() throws {
         guard window != nil else { return }
+        try MPICall.check("MPI_Win_unlock_all", MPI_Win_unlock_all(window))
         try MPICall.check("MPI_Win_free", MPI_Win_free(&window))
         window = nil
     }

@@ -25,6 +25,41 @@ public final class MPIGang {
         MPI_Group_free(&worldGroup)
         try MPICall.check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(handle, shim_MPI_ERRORS_RETURN()))
         comm = MPIComm(handle: handle!)
+        // one node: the members that share memory with member 0 are all of them
+        var node: MPI_Comm?
+        try MPICall.check("MPI_Comm_split_type",
+                          MPI_Comm_split_type(comm.handle, shim_MPI_COMM_TYPE_SHARED(), 0, shim_MPI_INFO_NULL(), &node))
+        var nodeSize: Int32 = 0
+        MPI_Comm_size(node, &nodeSize)
+        try MPICall.check("MPI_Comm_free", MPI_Comm_free(&node))
+        let allOnOneNode = try comm.allMax(nodeSize == Int32(members.count) ? 0 : 1) == 0
+        sharesMemory = allOnOneNode && ProcessInfo.processInfo.environment[MPIGang.memoryVariable] != "messages"
+    }
+
+    /// `ICLSWEEP_GANG_MEMORY=messages`: a gang on one node moves its data in
+    /// messages, as across nodes (to compare the two, and to test the message
+    /// path on one machine).
+    public static let memoryVariable = "ICLSWEEP_GANG_MEMORY"
+
+    /// Whether the members are on one node and share memory there; if not
+    /// (a gang across nodes), everything between them goes in messages.
+    public let sharesMemory: Bool
+    /// The windows made by `sharedMemory`, freed with the gang.
+    private var windows: [MPISharedMemory] = []
+
+    /// `bytes` of memory every member maps (collective), or nil when the
+    /// members do not share memory. Freed by `release` or with the gang.
+    public func sharedMemory(bytes: Int) throws -> MPISharedMemory? {
+        guard sharesMemory else { return nil }
+        let memory = try MPISharedMemory(bytes: bytes, comm: comm)
+        windows.append(memory)
+        return memory
+    }
+
+    /// Frees one window of `sharedMemory`: collective over the gang.
+    public func release(_ memory: MPISharedMemory) throws {
+        try memory.free()
+        windows.removeAll { $0 === memory }
     }
 
     /// Every process of a job `mpirun -np R` (R > 1) started, as one gang
@@ -40,8 +75,11 @@ public final class MPIGang {
     public var index: Int { Int(comm.rank.value) }
     public var leads: Bool { index == 0 }
 
-    /// Frees the communicator: collective over the gang, once, after its run.
+    /// Frees the gang's shared memory, then its communicator: collective
+    /// over the gang, once, after its run.
     public func free() throws {
+        for w in windows { try w.free() }
+        windows = []
         var handle: MPI_Comm? = comm.handle
         try MPICall.check("MPI_Comm_free", MPI_Comm_free(&handle))
     }

@@ -150,6 +150,7 @@ public enum Benchmark {
         let evalStart = DispatchTime.now().uptimeNanoseconds
         _ = try trainer.evaluate()
         let evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - evalStart) * 1e-9
+        try trainer.release()
         return Result(parameters: trainer.parameterCount, steps: steps, secondsPerStep: perStep,
                       sequencesPerSecond: Double(config.batch) / perStep, flopsPerStep: flops,
                       gflops: flops / perStep / 1e9, times: trainer.times,

@@ -71,8 +71,8 @@ extension Trainer {
             throw c.unusable("it belongs to another run (fields differ: \(c.config.differingFields(from: config).joined(separator: ", ")))")
         }
         // All checks passed: only now touch the trainer's state.
+        try setParameters { for t in params.layout.tensors { params.set(t, c.params[t]!) } }
         for t in params.layout.tensors {
-            params.set(t, c.params[t]!)
             adam.m.set(t, c.m[t]!)
             adam.v.set(t, c.v[t]!)
         }

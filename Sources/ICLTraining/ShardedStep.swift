@@ -34,6 +34,18 @@ import ICLModel
 /// The moments stay cut between steps: `gatherMoments` makes them whole
 /// before a checkpoint. The per-sequence losses are gathered too, so every
 /// rank sums the same batch loss in the same order.
+///
+/// How the data moves between the ranks, with the same arithmetic either way:
+/// - a gang on one node (`MPIGang.sharesMemory`) keeps the parameters, every
+///   shard's dense gradient and every shard's factors in one window of shared
+///   memory: each rank writes its shards' gradients and factors and its share
+///   of the parameters there and reads the others' in place, and a fence
+///   (`MPISharedMemory.fence`) after the backward and after Adam is all that
+///   passes between the ranks (the gradients and factors are read where they
+///   were written; nothing is gathered);
+/// - a gang across nodes sends them: each rank's slices of the other ranks'
+///   dense shard gradients and every shard's factors after the backward, and
+///   every share of the parameters after Adam.
 final class ShardedStep {
     let shards: Int
     /// Sequences per shard.
@@ -47,9 +59,14 @@ final class ShardedStep {
     let regions: [Region]
     /// One shard's sequences, refilled for each shard (no allocation per step).
     var part: Batch
-    /// One gradient per shard of `mine` (only the dense regions are written).
-    let shardGrads: [ParameterSet<Float>]
-    /// This rank's slice of the other members' dense shard gradients, shard after shard, region after region.
+    /// The gang's shared window (nil: messages; one rank, or a gang across nodes).
+    let memory: MPISharedMemory?
+    /// The parameters, in `memory` (nil: the trainer's own).
+    let sharedParams: ParameterSet<Float>?
+    /// The shards' gradients (only the dense regions are written): in
+    /// `memory`, every shard's; otherwise those of `mine`. See `gradient(of:)`.
+    private let shardGrads: [ParameterSet<Float>]
+    /// Messages only: this rank's slice of the other members' dense shard gradients, shard after shard, region after region.
     let received: Buffer<Float>
     /// Every shard's factors, in batch order: the final LayerNorm's output
     /// (B, D), the logits' gradient (B, C), the gradient at each label token (B, n, D).
@@ -113,7 +130,8 @@ final class ShardedStep {
         return out
     }
 
-    init(config: RunConfig, layout: ParameterLayout, gang: MPIGang?) {
+    /// Collective over `gang`: all its members make their step together.
+    init(config: RunConfig, layout: ParameterLayout, gang: MPIGang?) throws {
         shards = config.shardCount
         size = config.batch / shards
         self.gang = gang
@@ -124,14 +142,48 @@ final class ShardedStep {
         mine = owned[me]
         regions = ShardedStep.regions(layout, members: members)
         part = Batch(size: size, pairs: config.pairs)
-        shardGrads = mine.map { _ in ParameterSet<Float>(layout) }
-        let denseShare = regions.filter { $0.kind == .dense }.map { $0.shares[me].count }.reduce(0, +)
-        received = Buffer(count: (shards - mine.count) * denseShare)
-        let B = config.batch, D = model.width
-        lnf = Buffer(count: B * D); dlogits = Buffer(count: B * model.outputs); dlabels = Buffer(count: B * model.pairs * D)
+        let B = config.batch, D = model.width, P = layout.count
+        // the window: parameters (P), every shard's gradient (S x P), losses (B), lnf (B, D), dlogits (B, C), dlabels (B, n, D)
+        let counts = [P] + Array(repeating: P, count: shards) + [B, B * D, B * model.outputs, B * model.pairs * D]
+        let rounded = counts.map { ($0 + 15) / 16 * 16 }  // each part on 64 bytes
+        memory = members > 1 ? try gang?.sharedMemory(bytes: rounded.reduce(0, +) * 4 + 64) : nil
+        if let memory {
+            var at = (64 - Int(bitPattern: memory.base) % 64) % 64 / 4  // floats from the window's start
+            var parts: [Buffer<Float>] = []
+            for (count, size) in zip(counts, rounded) {
+                parts.append(Buffer(borrowing: memory.base + at * 4, count: count))
+                at += size
+            }
+            sharedParams = ParameterSet(layout, storage: parts[0])
+            shardGrads = parts[1...shards].map { ParameterSet(layout, storage: $0) }
+            received = Buffer(count: 0)
+            (losses, lnf, dlogits, dlabels) = (parts[shards + 1], parts[shards + 2], parts[shards + 3], parts[shards + 4])
+        } else {
+            sharedParams = nil
+            shardGrads = mine.map { _ in ParameterSet<Float>(layout) }
+            let denseShare = regions.filter { $0.kind == .dense }.map { $0.shares[me].count }.reduce(0, +)
+            received = Buffer(count: (shards - mine.count) * denseShare)
+            losses = Buffer(count: B)
+            lnf = Buffer(count: B * D); dlogits = Buffer(count: B * model.outputs); dlabels = Buffer(count: B * model.pairs * D)
+        }
         labelScratch = Buffer(count: model.labels * D)
         biasScratch = Buffer(count: model.outputs)
-        losses = Buffer(count: B)
+    }
+
+    /// Shard `k`'s gradient: any shard's in shared memory, one of `mine` otherwise.
+    private func gradient(of k: Int) -> ParameterSet<Float> { shardGrads[memory == nil ? k - mine.lowerBound : k] }
+
+    /// Whether this rank writes the parameters when they are set whole (at
+    /// the start, from a checkpoint): every rank its own, or one (the leader)
+    /// for a gang sharing them; `parametersSet` follows.
+    var writesParameters: Bool { memory == nil || me == 0 }
+
+    /// After the parameters were set whole: the other members see them.
+    func parametersSet() throws { try memory?.fence() }
+
+    /// Frees the shared window (collective): the last call on this step.
+    func release() throws {
+        if let memory, let gang { try gang.release(memory) }
     }
 
     var me: Int { gang?.index ?? 0 }
@@ -147,12 +199,13 @@ final class ShardedStep {
         let net = trainer.model, params = trainer.params, ws = trainer.workspace
         let D = model.width, C = model.outputs, n = model.pairs, tokens = model.tokens
         // 1. each shard alone: its dense gradient, its factors
-        for (j, k) in mine.enumerated() {
+        for k in mine {
             part.take(k * size ..< (k + 1) * size, of: batch)
             net.forwardFloat(params, ws, batch: part, table: trainer.table, gradient: true, outOf: batch.size, times: t)
             (losses.pointer + k * size).update(from: ws.losses.pointer, count: size)
-            for r in regions where r.kind == .dense { (shardGrads[j].storage.pointer + r.range.lowerBound).update(repeating: 0, count: r.range.count) }
-            net.backwardFloat(params, shardGrads[j], ws, batch: part, tables: false, times: t)
+            let g = gradient(of: k)
+            for r in regions where r.kind == .dense { (g.storage.pointer + r.range.lowerBound).update(repeating: 0, count: r.range.count) }
+            net.backwardFloat(params, g, ws, batch: part, tables: false, times: t)
             (lnf.pointer + k * size * D).update(from: ws.lnf.pointer, count: size * D)
             (dlogits.pointer + k * size * C).update(from: ws.dlogits.pointer, count: size * C)
             for b in 0..<size {
@@ -172,11 +225,11 @@ final class ShardedStep {
             switch r.kind {
             case .dense:
                 for k in 0..<shards {
-                    let from = mine.contains(k) ? shardGrads[k - mine.lowerBound].storage.pointer + s.lowerBound
+                    let from = memory != nil || mine.contains(k) ? gradient(of: k).storage.pointer + s.lowerBound
                                                 : received.pointer + offset + (k < mine.lowerBound ? k : k - mine.count) * s.count
                     if k == 0 { into.update(from: from, count: s.count) } else { Kernels.add(into, from, count: s.count) }
                 }
-                offset += (shards - mine.count) * s.count
+                if memory == nil { offset += (shards - mine.count) * s.count }
             case .unembedWeight:
                 into.update(repeating: 0, count: s.count)
                 let rows = r.units(of: me, per: C), dweight = grads[.unembedWeight]
@@ -245,17 +298,18 @@ final class ShardedStep {
 
     /// Sends each member its slices of this rank's dense shard gradients and
     /// receives this rank's slices of theirs (tag: shard and region); gathers
-    /// every shard's losses and factors.
+    /// every shard's losses and factors. In shared memory: a fence.
     private func exchange() throws {
         guard let gang, gang.size > 1 else { return }
+        if let memory { return try memory.fence() }
         var sends: [MPIGang.Block] = [], receives: [MPIGang.Block] = []
         let dense = regions.indices.filter { regions[$0].kind == .dense }
         func tag(_ k: Int, _ region: Int) -> Int32 { Int32(k * regions.count + region) }
         for member in 0..<gang.size where member != gang.index {
-            for (j, k) in mine.enumerated() {
+            for k in mine {
                 for i in dense where !regions[i].shares[member].isEmpty {
                     let theirs = regions[i].shares[member]
-                    sends.append(.init(shardGrads[j].storage.pointer + theirs.lowerBound, count: theirs.count, peer: member, tag: tag(k, i)))
+                    sends.append(.init(gradient(of: k).storage.pointer + theirs.lowerBound, count: theirs.count, peer: member, tag: tag(k, i)))
                 }
             }
         }
@@ -277,9 +331,11 @@ final class ShardedStep {
         }
     }
 
-    /// Every member's share of `set` to every rank, region by region.
+    /// Every member's share of `set` to every rank, region by region. In
+    /// shared memory (the parameters only): a fence.
     private func gatherShares(of set: ParameterSet<Float>) throws {
         guard let gang, gang.size > 1 else { return }
+        if let memory, set === sharedParams { return try memory.fence() }
         for r in regions { try gang.allGather(set.storage.pointer, parts: r.shares) }
     }
 

@@ -76,8 +76,13 @@ public final class Trainer {
         let modelConfig = config.model  // reads the data source's shape once
         let layout = ParameterLayout(modelConfig)
         model = Transformer(config: modelConfig)
-        params = ParameterSet(layout)
-        params.initializeFloat(seed: config.initSeed ?? config.seed)
+        // a gang on one node keeps its parameters in shared memory: one member writes them
+        let sharded = config.shardCount > 1 || (gang?.size ?? 1) > 1
+            ? try ShardedStep(config: config, layout: layout, gang: gang) : nil
+        params = sharded?.sharedParams ?? ParameterSet(layout)
+        if sharded?.writesParameters ?? true { params.initializeFloat(seed: config.initSeed ?? config.seed) }
+        try sharded?.parametersSet()
+        self.sharded = sharded
         grads = ParameterSet(layout)
         adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(model: modelConfig) ?? [])
         sampler = SequenceSampler(classes: config.classes, exemplars: config.exemplars,
@@ -90,14 +95,23 @@ public final class Trainer {
                                            tableExemplars: table.exemplars, pairs: config.pairs, relabelSet: config.relabelLabels,
                                            burstiness: config.evaluationBurstiness)
         self.gang = gang
-        sharded = config.shardCount > 1 || (gang?.size ?? 1) > 1
-            ? ShardedStep(config: config, layout: layout, gang: gang) : nil
         workspace = Workspace(modelConfig, batch: config.batch / config.shardCount)
         rng = RNG(seed: config.dataSeed ?? config.seed, stream: 0xDA7A)
         batch = Batch(size: config.batch, pairs: config.pairs)
     }
 
     public var parameterCount: Int { params.layout.count }
+
+    /// Frees what the gang shares for this run (collective over the gang; the
+    /// parameters may be in it): the last call on a trainer.
+    public func release() throws { try sharded?.release() }
+
+    /// Sets the parameters whole: `body` on every rank, or on one of a gang
+    /// that shares them, and then the others see them.
+    func setParameters(_ body: () -> Void) throws {
+        if sharded?.writesParameters ?? true { body() }
+        try sharded?.parametersSet()
+    }
 
     /// Whether this rank writes the run's files and rows: it alone, or its gang's leader.
     public var leads: Bool { gang?.leads ?? true }
@@ -209,6 +223,7 @@ public final class Trainer {
         }
         precondition(sequencesDone == 0, "a run is assembled before it trains")
         let layout = params.layout
+        var taken: [(Tensor, [Float])] = []  // every part checked (on every rank) before any is set
         for (source, tensors) in zip(sources, start.tensors(model: layout.config)) {
             for t in tensors ?? [] {
                 guard let values = source.params[t], source.layout.tensors.contains(t),
@@ -218,9 +233,10 @@ public final class Trainer {
                     throw TrainingError.checkpoint("checkpoint \(source.path): \(t.name) is \(theirs) there, "
                                                    + "\(t.shape(layout.config)) in this run's model")
                 }
-                params.set(t, values)
+                taken.append((t, values))
             }
         }
+        try setParameters { for (t, values) in taken { params.set(t, values) } }
     }
 
     /// The parameters of one tensor (for tests and inspection).

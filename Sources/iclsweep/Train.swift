@@ -84,7 +84,8 @@ struct Train: ParsableCommand {
             if let note { say("warning: \(note)") }
         }
         say("train: \(config.variant.rawValue), \(config.classes) classes x \(config.exemplars) exemplars, seed \(config.seed), "
-              + "\(Format.count(trainer.parameterCount)) parameters, \(Format.count(config.sequences)) sequences")
+              + "\(Format.count(trainer.parameterCount)) parameters, \(Format.count(config.sequences)) sequences"
+              + (gang.map { ", on \($0.size) ranks (" + ($0.sharesMemory ? "one node: shared memory" : "messages") + ")" } ?? ""))
         let recorder = try trace.map { try TraceRecorder(path: $0) }
         let outcome = try trainer.run(
             checkpoint: checkpointURL,
@@ -97,6 +98,7 @@ struct Train: ParsableCommand {
             },
             progressEvery: progressEvery)
         fflush(nil)
+        try trainer.release()  // every member reached here alike (a stop is agreed by the gang)
         if let recorder, let trace {
             try recorder.finish()
             say("trace of one training step written to \(trace)")

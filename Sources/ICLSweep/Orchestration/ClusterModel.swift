@@ -12,17 +12,17 @@ import ICLTraining
 ///   F matrix-product FLOPs): compute `ceil(S/R)/S x F / rate`, the ranks'
 ///   own shards one after another at the core's sustained rate;
 ///   Adam on P/R parameters, 32 bytes each; and, with several shards, the
-///   exchange (`ShardedStep`). The P parameters are Pt of the class tables
-///   (label embedding, unembedding weight and bias) and Pd dense ones. Each
-///   own shard's dense gradient buffer is zeroed (4 bytes x Pd); each rank
-///   sends its shards' dense gradients of the others' slices and receives
-///   theirs of its own (4 bytes x Pd x (R-1)/R per own shard each way) and
-///   adds S slices of Pd/R (12 bytes each). For the tables it sends its own
-///   sequences' factors and receives the others' (f = D + C + pairs x D
-///   floats a sequence: 4 bytes each on its own, 8 on the others') and
-///   builds its Pt/R rows from them (12 bytes each: the products themselves
-///   counted with the compute). Last it gathers the other shares of the
-///   parameters (8 bytes x P x (R-1)/R); a latency per phase. Every byte
+///   exchange (`ShardedStep`) of a gang on one node, in its shared memory.
+///   The P parameters are Pt of the class tables (label embedding,
+///   unembedding weight and bias) and Pd dense ones. Each own shard's dense
+///   gradient buffer is zeroed (4 bytes x Pd) and each rank adds S slices
+///   of Pd/R read where the shards' ranks wrote them (12 bytes each). For
+///   the tables it writes its own sequences' factors (f = D + C + pairs x D
+///   floats a sequence, 4 bytes each) and builds its Pt/R rows from every
+///   sequence's, read in place (12 bytes a row element: the products
+///   themselves counted with the compute). The parameters are not moved:
+///   each rank updates its share where all read it. Two fences a step
+///   (after the backward, after Adam), a latency each. Every byte
 ///   moves at the node's bandwidth shared by its busy cores (as busy as at
 ///   the run's start), at most one core's own bandwidth. The products of a
 ///   run with several shards run at the whole-batch rate times its shard
@@ -96,14 +96,13 @@ public struct ClusterModel {
         if S > 1 {
             let D = Double(m.width), C = Double(m.outputs), B = Double(config.batch)
             let Pt = Double(m.labels) * D + D * C + C, Pd = P - Pt
-            let own = Double((S + R - 1) / R), away = (r - 1) / r
+            let own = Double((S + R - 1) / R)
             let ownSequences = own * B / Double(S), f = D + C + Double(m.pairs) * D
-            // dense: own buffers zeroed, slices sent and received, S slices added
-            let dense = 4 * Pd * own + 2 * 4 * Pd * away * own + 12 * Double(S) * Pd / r
-            // tables: factors written and gathered, own rows built
-            let tables = 4 * f * ownSequences + 8 * f * (B - ownSequences) + 12 * Pt / r
-            let bytes = dense + tables + 8 * P * away  // and the parameters gathered
-            s.exchange = bytes / perCore + (R > 1 ? 4 * machine.latency : 0)
+            // dense: own buffers zeroed, S slices added
+            let dense = 4 * Pd * own + 12 * Double(S) * Pd / r
+            // tables: own factors written, own rows built
+            let tables = 4 * f * ownSequences + 12 * Pt / r
+            s.exchange = (dense + tables) / perCore + (R > 1 ? 2 * machine.latency : 0)
         }
         return s
     }

@@ -74,16 +74,20 @@ final class GangTests: XCTestCase {
     }
 
     /// `train` started by `mpirun -np R` trains one run on R ranks: 6 shards
-    /// give the same metrics, to the bit, on 1, 2 and 3 ranks.
+    /// give the same metrics, to the bit, on 1, 2 and 3 ranks, with the
+    /// ranks sharing memory (one node) and with messages (as across nodes).
     func testTrainOnOneTwoAndThreeRanksGivesTheSameBits() throws {
         let args = ["train", "--classes", "64", "--exemplars", "8", "--data-classes", "64", "--data-exemplars", "8", "--dim", "32",
                     "--sequences", "2304", "--eval-interval", "768", "--eval-sequences", "200", "--batch", "24", "--shards", "6"]
         var metrics: [[String: [UInt64]]] = []
-        for ranks in [0, 2, 3] {
-            let out = path("train-\(ranks).h5")
-            let r = try Launcher.run(args + ["--out", out], ranks: ranks, timeout: 120)
+        for (ranks, messages) in [(0, false), (2, false), (3, false), (2, true), (3, true)] {
+            let out = path("train-\(ranks)-\(messages).h5")
+            let r = try Launcher.run(args + ["--out", out], ranks: ranks, env: messages ? [MPIGang.memoryVariable: "messages"] : [:], timeout: 120)
             XCTAssertEqual(r.status, 0, r.output)
             XCTAssertEqual(r.output.components(separatedBy: "metrics written to").count, 2, "one rank writes: \(r.output)")
+            if ranks > 0 {
+                XCTAssert(r.output.contains("on \(ranks) ranks (" + (messages ? "messages)" : "one node: shared memory)")), r.output)
+            }
             let file = try H5File.open(out)
             var m: [String: [UInt64]] = [:]
             for name in ["metrics/train_loss", "metrics/accuracy", "metrics/in_context_accuracy", "metrics/loss"] {
@@ -94,6 +98,8 @@ final class GangTests: XCTestCase {
         XCTAssertEqual(metrics[0]["metrics/train_loss"]?.count, 4)
         XCTAssertEqual(metrics[1], metrics[0], "2 ranks")
         XCTAssertEqual(metrics[2], metrics[0], "3 ranks")
+        XCTAssertEqual(metrics[3], metrics[0], "2 ranks, messages")
+        XCTAssertEqual(metrics[4], metrics[0], "3 ranks, messages")
         let tooMany = try Launcher.run(args + ["--shards", "2", "--out", path("x.h5")], ranks: 3, timeout: 60)
         XCTAssertNotEqual(tooMany.status, 0)
         XCTAssert(tooMany.output.contains("mpirun started 3 processes: 3 ranks for 2 shards"), tooMany.output)

@@ -34,13 +34,13 @@ final class ClusterModelTests: XCTestCase {
         let st = model.step(b, dim: 16, ranks: 2, busy: 4)
         XCTAssertEqual(st.compute, 0.5 * F / 10e9, accuracy: 1e-12)
         XCTAssertEqual(st.adam, 32 * P / 2 / 10e9, accuracy: 1e-12)
-        // the class tables (64 labels, width 64, 64 outputs) go as factors: 64 + 64 + 2 x 64 floats
-        // a sequence, 16 of the 32 sequences this rank's own
+        // in the gang's shared memory: its 2 own shards' dense gradients zeroed, 4 slices of half added;
+        // the class tables (64 labels, width 64, 64 outputs) built from factors, 64 + 64 + 2 x 64 floats
+        // a sequence, of which this rank writes its own 16 sequences'; the parameters not moved
         let Pt = 64.0 * 64 + 64 * 64 + 64, Pd = P - Pt, f = 256.0
-        let dense = 4 * Pd * 2 + 2 * 4 * Pd * 0.5 * 2 + 12 * 4 * Pd / 2
-        let tables = 4 * f * 16 + 8 * f * 16 + 12 * Pt / 2
-        let bytes = dense + tables + 8 * P * 0.5
-        XCTAssertEqual(st.exchange, bytes / 10e9 + 4 * machine.latency, accuracy: 1e-12)
+        let dense = 4 * Pd * 2 + 12 * 4 * Pd / 2
+        let tables = 4 * f * 16 + 12 * Pt / 2
+        XCTAssertEqual(st.exchange, (dense + tables) / 10e9 + 2 * machine.latency, accuracy: 1e-12)
         // alone on its node a core gets its own bandwidth, not the node's share
         XCTAssertEqual(model.step(b, dim: 16, ranks: 2, busy: 1).adam, 32 * P / 2 / 20e9, accuracy: 1e-12)
         XCTAssertEqual(model.step(s.runs.config(of: 0), dim: 16, ranks: 1).exchange, 0, "one shard: nothing to exchange")
