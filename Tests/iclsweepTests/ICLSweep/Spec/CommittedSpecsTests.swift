@@ -25,6 +25,10 @@ final class CommittedSpecsTests: XCTestCase {
         XCTAssertEqual(twelve.pairs, 8)
         XCTAssertEqual(twelve.burstiness, 3)
         XCTAssertEqual(twelve.evalBurstiness, 4)
+        XCTAssertEqual([twelve.evalClasses, twelve.evalExemplars, twelve.evalSequences], [12_800, 20, 1000],
+                       "the authors' ctx8 evaluator data: every class and exemplar, 1,000 sequences a set")
+        let twelveMQ = try XCTUnwrap(suite.runs.first { $0.name == "12l_mq" }).config
+        XCTAssertEqual([twelveMQ.evalClasses, twelveMQ.evalExemplars, twelveMQ.evalSequences], [12_800, 20, 1000])
         XCTAssertEqual(twelve.initSeed, 5)
         XCTAssertEqual(twelve.dataSeed, 2)
         XCTAssertEqual(try XCTUnwrap(suite.runs.first { $0.name == "icl_only" }).config.relabelLabels, 12_800)
