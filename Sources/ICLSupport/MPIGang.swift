@@ -32,8 +32,9 @@ public final class MPIGang {
         var nodeSize: Int32 = 0
         MPI_Comm_size(node, &nodeSize)
         try MPICall.check("MPI_Comm_free", MPI_Comm_free(&node))
-        let allOnOneNode = try comm.allMax(nodeSize == Int32(members.count) ? 0 : 1) == 0
-        sharesMemory = allOnOneNode && ProcessInfo.processInfo.environment[MPIGang.memoryVariable] != "messages"
+        // agreed by all, so that every member takes the same path even if their environments differ
+        let wants = nodeSize == Int32(members.count) && ProcessInfo.processInfo.environment[MPIGang.memoryVariable] != "messages"
+        sharesMemory = try comm.allMax(wants ? 0 : 1) == 0
     }
 
     /// `ICLSWEEP_GANG_MEMORY=messages`: a gang on one node moves its data in

@@ -32,7 +32,7 @@ import ICLModel
 ///    that element alone), and every rank gathers the others' shares.
 ///
 /// The moments stay cut between steps: `gatherMoments` makes them whole
-/// before a checkpoint. The per-sequence losses are gathered too, so every
+/// before a checkpoint. The per-sequence losses are shared too, so every
 /// rank sums the same batch loss in the same order.
 ///
 /// How the data moves between the ranks, with the same arithmetic either way:
@@ -173,13 +173,14 @@ final class ShardedStep {
     /// Shard `k`'s gradient: any shard's in shared memory, one of `mine` otherwise.
     private func gradient(of k: Int) -> ParameterSet<Float> { shardGrads[memory == nil ? k - mine.lowerBound : k] }
 
-    /// Whether this rank writes the parameters when they are set whole (at
-    /// the start, from a checkpoint): every rank its own, or one (the leader)
-    /// for a gang sharing them; `parametersSet` follows.
-    var writesParameters: Bool { memory == nil || me == 0 }
-
-    /// After the parameters were set whole: the other members see them.
-    func parametersSet() throws { try memory?.fence() }
+    /// Sets the parameters whole (at the start, from checkpoints) with
+    /// `body`: on every rank for its own copy, or, for a gang sharing them,
+    /// on its leader alone, after which the others see them.
+    static func setParameters(_ step: ShardedStep?, _ body: () -> Void) throws {
+        guard let step, let memory = step.memory else { return body() }
+        if step.me == 0 { body() }
+        try memory.fence()
+    }
 
     /// Frees the shared window (collective): the last call on this step.
     func release() throws {
@@ -264,7 +265,8 @@ final class ShardedStep {
         // 3. Adam on the share, then every share to every rank
         trainer.adam.updateFloat(params, grads, within: share)
         clock.lap(\.adam)
-        try gatherShares(of: params)
+        // every share to every rank: read in place once all have written, or gathered
+        if let memory { try memory.fence() } else { try gatherShares(of: params) }
         clock.lap(\.exchange)
         return loss
     }
@@ -331,11 +333,9 @@ final class ShardedStep {
         }
     }
 
-    /// Every member's share of `set` to every rank, region by region. In
-    /// shared memory (the parameters only): a fence.
+    /// Every member's share of `set` to every rank, region by region.
     private func gatherShares(of set: ParameterSet<Float>) throws {
         guard let gang, gang.size > 1 else { return }
-        if let memory, set === sharedParams { return try memory.fence() }
         for r in regions { try gang.allGather(set.storage.pointer, parts: r.shares) }
     }
 

@@ -79,9 +79,9 @@ public final class Trainer {
         // a gang on one node keeps its parameters in shared memory: one member writes them
         let sharded = config.shardCount > 1 || (gang?.size ?? 1) > 1
             ? try ShardedStep(config: config, layout: layout, gang: gang) : nil
-        params = sharded?.sharedParams ?? ParameterSet(layout)
-        if sharded?.writesParameters ?? true { params.initializeFloat(seed: config.initSeed ?? config.seed) }
-        try sharded?.parametersSet()
+        let params = sharded?.sharedParams ?? ParameterSet(layout)
+        try ShardedStep.setParameters(sharded) { params.initializeFloat(seed: config.initSeed ?? config.seed) }
+        self.params = params
         self.sharded = sharded
         grads = ParameterSet(layout)
         adam = Adam(layout, settings: config.adam, frozen: config.start?.frozen(model: modelConfig) ?? [])
@@ -108,10 +108,7 @@ public final class Trainer {
 
     /// Sets the parameters whole: `body` on every rank, or on one of a gang
     /// that shares them, and then the others see them.
-    func setParameters(_ body: () -> Void) throws {
-        if sharded?.writesParameters ?? true { body() }
-        try sharded?.parametersSet()
-    }
+    func setParameters(_ body: () -> Void) throws { try ShardedStep.setParameters(sharded, body) }
 
     /// Whether this rank writes the run's files and rows: it alone, or its gang's leader.
     public var leads: Bool { gang?.leads ?? true }
