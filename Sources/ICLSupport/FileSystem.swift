@@ -86,6 +86,21 @@ public enum FileSystem {
         }
     }
 
+    /// Makes ready to write a file at `path` later: creates its folder when
+    /// missing, and fails now, with the system's reason, when `path` is a
+    /// folder or its folder cannot be written. For outputs written only at
+    /// the end of a long computation, so that a bad path costs a second.
+    public static func prepareToWrite(_ path: String, file: StaticString = #fileID, line: UInt = #line) throws {
+        let parent = (path as NSString).deletingLastPathComponent
+        let folder = parent.isEmpty ? "." : parent
+        try createFolder(folder, file: file, line: line)
+        try call("prepare to write", path, file, line) {
+            var st = stat()
+            if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { Foundation.errno = EISDIR; return -1 }
+            return access(folder, W_OK)
+        }
+    }
+
     public static func rename(_ from: String, to: String, file: StaticString = #fileID, line: UInt = #line) throws {
         try call("rename", from, file, line) { Foundation.rename(from, to) }
     }

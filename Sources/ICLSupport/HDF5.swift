@@ -64,7 +64,9 @@ package enum H5 {
                 let what = desc.prefix { $0 != ":" }
                 desc = "\(what): \(desc[reason.upperBound..<end])"
             }
-            box.lines.append("\(fn): \(desc)")
+            // H5F_open adds the time and flags after a line break: one line, without them.
+            if let fields = desc.range(of: ": time = ") { desc = String(desc[..<fields.lowerBound]) }
+            box.lines.append("\(fn): " + desc.split(whereSeparator: \.isNewline).joined(separator: " "))
             return 0
         }
         _ = H5Ewalk2(shim_H5E_DEFAULT(), H5E_WALK_UPWARD, walker,

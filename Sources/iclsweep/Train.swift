@@ -74,6 +74,7 @@ struct Train: ParsableCommand {
         let gang = try trainingGang(&config)
         let leads = gang?.leads ?? true
         func say(_ line: String) { if leads { print(line) } }
+        if leads { try checkOutputs() }
         let table = try config.data.table(classes: config.classes, exemplars: config.exemplars)
         let trainer = try Trainer(config: config, table: table, gang: gang)
         defer { MPI.finalize() }  // nothing when MPI was not started
@@ -110,6 +111,17 @@ struct Train: ParsableCommand {
         }
         if leads { try trainer.writeMetrics(to: out) }
         say("metrics written to \(out)")
+    }
+
+    /// The files this run writes, checked before it trains (their folders
+    /// made when missing): a bad path fails in a second, not after the run.
+    private func checkOutputs() throws {
+        for (option, path) in [("--out", out), ("--checkpoint", checkpoint), ("--trace", trace)] {
+            guard let path else { continue }
+            do { try FileSystem.prepareToWrite(path) } catch {
+                throw DescribedError(description: "\(option): \(describe(error))")
+            }
+        }
     }
 
     /// Started by `mpirun -np R` (R > 1): the R processes train the run

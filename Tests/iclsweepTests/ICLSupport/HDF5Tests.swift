@@ -17,6 +17,12 @@ final class HDF5Tests: XCTestCase {
             XCTAssert(text.hasPrefix("HDF5 H5Fopen(\(path)) failed:"), text)
             XCTAssert(text.lowercased().contains("signature"), "HDF5's own reason: \(text)")
         }
+        // The file driver's reason, on one line and without its time and flags.
+        XCTAssertThrowsError(try H5File.create(TemporaryFolder.path("no-such-folder") + "/x.h5")) { error in
+            let text = "\(error)"
+            XCTAssert(text.contains("No such file or directory"), text)
+            XCTAssertFalse(text.contains("\n") || text.contains("time =") || text.contains("tent_flags"), text)
+        }
     }
 
     /// Strings stored variable-length, as h5py writes them (say, after a
