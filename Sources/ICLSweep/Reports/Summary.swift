@@ -104,6 +104,9 @@ public struct Summary {
     public let cells: [CellSummary]
     /// Damaged done runs left out ("run 3 NAME").
     public let leftOut: [String]
+    /// Every done run that is not left out, in run order: its name and statistics
+    /// (a mean over seeds hides the seed that did not behave).
+    public let runs: [(name: String, statistics: RunStatistics)]
 
     public init(_ t: ResultsTable) {
         name = t.name
@@ -116,6 +119,8 @@ public struct Summary {
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(r)
         }
+        runs = (0..<t.count).filter { t.statuses[$0] == .done && !t.damaged.contains($0) }
+            .map { (t.names[$0], RunStatistics(t.histories[$0])) }
         cells = order.map { key in
             let runs = groups[key]!, first = runs[0]
             let done = runs.filter { t.statuses[$0] == .done && !t.damaged.contains($0) }
@@ -154,6 +159,18 @@ public struct Summary {
                 row.append(Summary.cell(c.mean[i], c.std[i], sequences: column.key.hasSuffix("sequences")))
             }
             lines.append("| " + row.joined(separator: " | ") + " |")
+        }
+        if !runs.isEmpty {
+            let header = ["run"] + RunStatistics.columns.map(\.name)
+            lines += ["", "## \(name): every run", "",
+                      "| " + header.joined(separator: " | ") + " |",
+                      "|" + header.map { _ in "---" }.joined(separator: "|") + "|"]
+            for run in runs {
+                let values = RunStatistics.columns.map {
+                    Summary.cell($0.value(run.statistics), .nan, sequences: $0.key.hasSuffix("sequences"))
+                }
+                lines.append("| " + ([run.name] + values).joined(separator: " | ") + " |")
+            }
         }
         let partial = cells.filter { $0.seedsDone < $0.seedsTotal }.count
         if partial > 0 {
