@@ -12,6 +12,17 @@ public struct AdamSettings: Codable, Equatable {
     /// multiplied by `1 - learningRate * weightDecay`. nil (the paper's plain
     /// Adam) leaves the stored config, and so existing checkpoints, as they were.
     public var weightDecay: Double?
+    /// Updates over which the learning rate rises linearly: update `t`
+    /// (from 1) uses `learningRate * min(1, t / warmupSteps)`, as the
+    /// authors' `--warmup_steps` (their `warmup_decay` optimiser, without
+    /// its decay). nil: constant, the paper's main runs (and stored configs
+    /// as they were).
+    public var warmupSteps: Int?
+    /// The learning rate of update `step` (from 1).
+    public func learningRate(atStep step: Int) -> Double {
+        guard let w = warmupSteps, w > 0, step < w else { return learningRate }
+        return learningRate * Double(step) / Double(w)
+    }
     public init(learningRate: Double = AdamSettings.paperLearningRate) { self.learningRate = learningRate }
 }
 
@@ -59,7 +70,7 @@ package final class Adam<T: ModelScalar> {
             if r.lowerBound > frozenFrom { (g + frozenFrom).update(repeating: 0, count: r.lowerBound - frozenFrom) }
             frozenFrom = r.upperBound
             if let wd = settings.weightDecay, wd > 0 {
-                let keep = T(1 - settings.learningRate * wd)
+                let keep = T(1 - settings.learningRate(atStep: step) * wd)
                 for i in r { p[i] *= keep }
             }
             if T.self == Float.self {
@@ -79,7 +90,7 @@ package struct AdamCoefficients<T: ModelScalar> {
     let b1, b2, a1, a2, lr, eps, invBc1, invBc2: T
     package init(_ s: AdamSettings, step: Int) {
         b1 = T(s.beta1); b2 = T(s.beta2); a1 = T(1 - s.beta1); a2 = T(1 - s.beta2)
-        lr = T(s.learningRate); eps = T(s.eps)
+        lr = T(s.learningRate(atStep: step)); eps = T(s.eps)
         invBc1 = 1 / T(1 - pow(s.beta1, Double(step)))
         invBc2 = T(1 / (1 - pow(s.beta2, Double(step))))
     }

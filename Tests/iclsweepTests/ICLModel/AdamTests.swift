@@ -39,6 +39,36 @@ final class AdamTests: XCTestCase {
         c.adam.weightDecay = -1
         XCTAssert(c.problems().contains { $0.field == "training.weight_decay" && $0.message.hasPrefix("must be a finite number >= 0") }, "\(c.problems())")
     }
+
+    /// Warm-up: update t uses lr * t / W until W, then lr; off, the stored
+    /// config is as it was. With fresh moments Adam's first steps move each
+    /// parameter by about the learning rate, so the warm-up's scale shows.
+    func testWarmupRaisesTheLearningRateLinearly() throws {
+        var settings = AdamSettings(learningRate: 1e-2)
+        XCTAssertEqual(settings.learningRate(atStep: 1), 1e-2)
+        settings.warmupSteps = 4
+        XCTAssertEqual((1...6).map { settings.learningRate(atStep: $0) }, [0.25e-2, 0.5e-2, 0.75e-2, 1e-2, 1e-2, 1e-2])
+
+        let layout = ParameterLayout(config)
+        func firstStep(_ s: AdamSettings) -> [Float] {
+            let params = ParameterSet<Float>(layout), grads = ParameterSet<Float>(layout)
+            params.initializeFloat(seed: 4)
+            let before = Array(UnsafeBufferPointer(start: params.storage.pointer, count: layout.count))
+            for i in 0..<layout.count { grads.storage.pointer[i] = Float(i % 7) - 3 }
+            Adam<Float>(layout, settings: s).updateFloat(params, grads)
+            return (0..<layout.count).map { params.storage.pointer[$0] - before[$0] }
+        }
+        let warm = firstStep(settings), plain = firstStep(AdamSettings(learningRate: 1e-2))
+        for i in 0..<layout.count where i % 7 != 3 {
+            XCTAssertEqual(warm[i], plain[i] / 4, accuracy: 1e-6, "parameter \(i): a quarter of the full step")
+        }
+
+        var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 2, dim: 4, noise: 0.1, seed: 0)),
+                          classes: 8, exemplars: 2, variant: .bursty, seed: 0, sequences: 64, evalInterval: 32, evalClasses: 8, evalExemplars: 2)
+        XCTAssertFalse(c.json.contains("warmupSteps"), "existing checkpoints' configs still match")
+        c.adam.warmupSteps = 4000
+        XCTAssertEqual(try RunConfig.fromJSON(c.json), c)
+    }
 }
 
 /// Adam on slices of the buffer (a gang's members each update one) gives
@@ -71,4 +101,5 @@ final class AdamSliceTests: XCTestCase {
         XCTAssertEqual(run([0..<16, 16..<(n / 2), (n / 2)..<n]), whole)
         XCTAssertEqual(run([0..<7, 7..<n]), whole, "a cut that is not a multiple of the vector width")
     }
+
 }
