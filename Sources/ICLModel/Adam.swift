@@ -14,8 +14,8 @@ public struct AdamSettings: Codable, Equatable {
     public var weightDecay: Double?
     /// Updates over which the learning rate rises linearly: update `t`
     /// (from 1) uses `learningRate * min(1, t / warmupSteps)`, as the
-    /// authors' `--warmup_steps` (their `warmup_decay` optimiser, without
-    /// its decay). nil: constant, the paper's main runs (and stored configs
+    /// authors' `--warmup_steps` (their `warmup_decay` optimiser starts at
+    /// 1e-5 and adds a decay and gradient clipping). nil: constant, the paper's main runs (and stored configs
     /// as they were).
     public var warmupSteps: Int?
     /// The learning rate of update `step` (from 1).

@@ -191,7 +191,7 @@ struct SpecField {
         SpecField(path: "training.learning_rate", kind: .number(min: 0, exclusive: true), defaultValue: .double(PaperValues.learningRate),
                   tag: "lr", help: "Adam's learning rate (constant, as the paper).") { $0.adam.learningRate = $1.double },
         SpecField(path: "training.warmup_steps", kind: .count(min: 0), defaultValue: .int(0), tag: "wu",
-                  help: "Adam steps over which the learning rate rises linearly from learning_rate / warmup_steps to learning_rate (the authors' --warmup_steps, without their decay); 0: constant, as the paper's main runs.") {
+                  help: "Adam steps over which the learning rate rises linearly from learning_rate / warmup_steps to learning_rate (as the authors' --warmup_steps, whose warmup_decay optimiser starts at 1e-5 and adds a decay and gradient clipping); 0: constant, as the paper's main runs.") {
             $0.adam.warmupSteps = $1.int > 0 ? $1.int : nil
         },
         SpecField(path: "training.weight_decay", kind: .number(min: 0, exclusive: false), defaultValue: .double(0), tag: "wd",
