@@ -15,8 +15,8 @@ public struct AdamSettings: Codable, Equatable {
     /// Updates over which the learning rate rises linearly: update `t`
     /// (from 1) uses `learningRate * min(1, t / warmupSteps)`, as the
     /// authors' `--warmup_steps` (their `warmup_decay` optimiser starts at
-    /// 1e-5 and adds a decay and gradient clipping). nil: constant, the paper's main runs (and stored configs
-    /// as they were).
+    /// 1e-5 and adds a decay and gradient clipping). nil: constant, the
+    /// paper's main runs (and stored configs as they were).
     public var warmupSteps: Int?
     /// The learning rate of update `step` (from 1).
     public func learningRate(atStep step: Int) -> Double {
