@@ -119,11 +119,12 @@ public struct Summary {
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(r)
         }
-        runs = (0..<t.count).filter { t.statuses[$0] == .done && !t.damaged.contains($0) }
-            .map { (t.names[$0], RunStatistics(t.histories[$0])) }
+        // a run is summarised once it is done, unless its rows are damaged
+        let summarised = Set((0..<t.count).filter { t.statuses[$0] == .done && !t.damaged.contains($0) })
+        runs = (0..<t.count).filter(summarised.contains).map { (t.names[$0], RunStatistics(t.histories[$0])) }
         cells = order.map { key in
             let runs = groups[key]!, first = runs[0]
-            let done = runs.filter { t.statuses[$0] == .done && !t.damaged.contains($0) }
+            let done = runs.filter(summarised.contains)
             let stats = done.map { RunStatistics(t.histories[$0]) }
             var mean: [Double] = [], std: [Double] = []
             for column in RunStatistics.columns {
