@@ -33,11 +33,34 @@ enum Launcher {
     }
 
     /// Environment for launched jobs: mpirun may run as root in CI containers.
+    /// Each launch gets its own OpenMPI session folder (`orte_tmpdir_base`):
+    /// singletons (`iclsweep run` without mpirun) all use
+    /// /tmp/ompi.HOST.UID/jf.0, and one ending removes it while another
+    /// starts ("mkdir /tmp/ompi.vm.0: File exists", orte_session_dir failed).
     static var environment: [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OMPI_MCA_orte_tmpdir_base"] = sessionFolder()
         return env
+    }
+
+    /// A fresh folder below one per test process, removed when it exits.
+    private static func sessionFolder() -> String {
+        sessionLock.lock(); defer { sessionLock.unlock() }
+        launches += 1
+        let dir = sessionRoot.appendingPathComponent("launch\(launches)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+    private static let sessionLock = NSLock()
+    private static var launches = 0
+    private static let sessionRoot: URL = {
+        atexit { try? FileManager.default.removeItem(at: Launcher.sessionRootPath) }
+        return sessionRootPath
+    }()
+    private static var sessionRootPath: URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("iclsweep-tests-ompi-\(getpid())")
     }
 
     /// Starts `iclsweep ARGS` (under `mpirun -np ranks` when ranks > 0) without waiting.
