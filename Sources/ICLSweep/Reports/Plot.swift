@@ -19,10 +19,10 @@ public struct Plotter {
         .train: "#7f7f7f", .icl: "#1f77b4", .iwl: "#2ca02c", .ciwl: "#d62728", .flip: "#9467bd", .trainVariant: "#bcbd22",
     ]
 
-    /// Mean and sd of an evaluator's headline accuracy over the cell's runs, per point.
-    func series(_ cell: CellSummary, _ e: Evaluator) -> [(x: Double, mean: Double, sd: Double)] {
+    /// Mean and sd of an evaluator's headline accuracy over `runs`, per point.
+    func series(_ runs: [Int], _ e: Evaluator) -> [(x: Double, mean: Double, sd: Double)] {
         table.points.indices.compactMap { p in
-            let values = cell.runs.compactMap { table.histories[$0].record(at: table.points[p])?.headline(e) }.filter { !$0.isNaN }
+            let values = runs.compactMap { table.histories[$0].record(at: table.points[p])?.headline(e) }.filter { !$0.isNaN }
             guard !values.isEmpty else { return nil }
             let m = values.reduce(0, +) / Double(values.count)
             let sd = values.count < 2 ? 0 : (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
@@ -59,7 +59,8 @@ public struct Plotter {
     }
 
     /// One panel at (x0, y0) of size w x h; `full` adds axis titles and legend.
-    func panel(_ cell: CellSummary, x0: Double, y0: Double, w: Double, h: Double, full: Bool) -> String {
+    /// `run`: that one run of the cell alone, titled by its name.
+    func panel(_ cell: CellSummary, run: Int? = nil, x0: Double, y0: Double, w: Double, h: Double, full: Bool) -> String {
         let xMax = Double(max(table.points.last ?? 1, 1))
         func px(_ x: Double) -> Double { x0 + x / xMax * w }
         func py(_ y: Double) -> Double { y0 + (1 - y) * h }
@@ -74,14 +75,15 @@ public struct Plotter {
             out += "<text x='\(px(x))' y='\(y0 + h + 15)' font-size='11' text-anchor='middle'>\(Plotter.shortCount(x))</text>\n"
         }
         for e in Evaluator.allCases {
-            let s = series(cell, e)
+            let s = series(run.map { [$0] } ?? cell.runs, e)
             guard !s.isEmpty, let color = Plotter.colors[e] else { continue }
             let upper = s.map { "\(px($0.x)),\(py(min(1, $0.mean + $0.sd)))" }
             let lower = s.reversed().map { "\(px($0.x)),\(py(max(0, $0.mean - $0.sd)))" }
             out += "<polygon points='\((upper + lower).joined(separator: " "))' fill='\(color)' fill-opacity='0.18' stroke='none'/>\n"
             out += "<polyline points='\(s.map { "\(px($0.x)),\(py($0.mean))" }.joined(separator: " "))' fill='none' stroke='\(color)' stroke-width='2'/>\n"
         }
-        out += "<text x='\(x0 + w / 2)' y='\(y0 - 8)' font-size='\(full ? 15 : 12)' text-anchor='middle'>\(title(cell, compact: !full && !summary.axes.isEmpty))</text>\n"
+        let heading = run.map { table.names[$0] } ?? title(cell, compact: !full && !summary.axes.isEmpty)
+        out += "<text x='\(x0 + w / 2)' y='\(y0 - 8)' font-size='\(full ? 15 : 12)' text-anchor='middle'>\(heading)</text>\n"
         if full {
             out += "<text x='\(x0 + w / 2)' y='\(y0 + h + 36)' font-size='13' text-anchor='middle'>training sequences seen</text>\n"
             out += "<text x='\(x0 - 46)' y='\(y0 + h / 2)' font-size='13' text-anchor='middle' transform='rotate(-90 \(x0 - 46) \(y0 + h / 2))'>accuracy</text>\n"
@@ -244,7 +246,22 @@ public struct Plotter {
         return Plotter.document(width: width, height: 60 + Double(rows.count) * (h + gapY) + 10, body)
     }
 
-    /// Writes `FOLDER/overview.svg` and one SVG per cell; returns the paths.
+    /// The cell's runs one panel each (two columns), so that no seed is
+    /// averaged away: ICL peaks at a different time on each.
+    public func seedsFigure(_ cell: CellSummary) -> String {
+        let w = 300.0, h = 180.0, gapX = 70.0, gapY = 60.0
+        var body = "<text x='20' y='24' font-size='16'>\(title(cell)): every seed</text>\n"
+        for (i, run) in cell.runs.enumerated() {
+            let col = Double(i % 2), r = Double(i / 2)
+            body += panel(cell, run: run, x0: 60 + col * (w + gapX), y0: 60 + r * (h + gapY), w: w, h: h, full: false)
+        }
+        let width = 60 + 2 * (w + gapX) + 170
+        body += legend(x: width - 180, y: 70).replacingOccurrences(of: "line: mean over seeds", with: "one run per panel")
+        return Plotter.document(width: width, height: 60 + Double((cell.runs.count + 1) / 2) * (h + gapY) + 10, body)
+    }
+
+    /// Writes `FOLDER/overview.svg`, one SVG per cell and, for a cell of
+    /// several seeds, one with a panel per seed (`CELL-seeds.svg`); returns the paths.
     public func write(to folder: String) throws -> [String] {
         try FileSystem.createFolder(folder)
         var paths: [String] = []
@@ -255,6 +272,10 @@ public struct Plotter {
             let path = folder + "/" + fileName(c)
             try FileSystem.writeAtomically(cellFigure(c), to: path)
             paths.append(path)
+            guard c.runs.count > 1 else { continue }
+            let seedsPath = String(path.dropLast(4)) + "-seeds.svg"
+            try FileSystem.writeAtomically(seedsFigure(c), to: seedsPath)
+            paths.append(seedsPath)
         }
         return paths
     }
