@@ -128,13 +128,20 @@ struct Train: ParsableCommand {
     /// together, each taking a share of its `--shards`, and the first writes.
     private func trainingGang(_ config: inout RunConfig) throws -> MPIGang? {
         guard let gang = try MPIGang.wholeJob() else { return nil }
-        if let r = config.ranks, r != gang.size {
-            throw ValidationError("--ranks: \(r), but mpirun started \(gang.size) processes (one rank each)")
+        // Every rank finds these alike: the first says it, and no rank exits
+        // before it has (mpirun ends the job at the first failed exit).
+        func mistake(_ message: String) -> Error {
+            if gang.leads { FileHandle.standardError.write(Data("Error: \(message)\n".utf8)) }
+            _ = try? gang.any(true)
+            return ExitCode.failure
         }
-        if trace != nil { throw ValidationError("--trace: records one process's step; run it without mpirun") }
+        if let r = config.ranks, r != gang.size {
+            throw mistake("--ranks: \(r), but mpirun started \(gang.size) processes (one rank each)")
+        }
+        if trace != nil { throw mistake("--trace: records one process's step; run it without mpirun") }
         config.ranks = gang.size
         if let p = config.problems().first(where: { $0.field == "training.ranks" }) {
-            throw ValidationError("mpirun started \(gang.size) processes: " + p.message)
+            throw mistake("mpirun started \(gang.size) processes: " + p.message)
         }
         return gang
     }
