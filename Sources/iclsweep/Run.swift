@@ -26,7 +26,9 @@ struct RunSweep: ParsableCommand {
     @Flag(name: .customLong("retry-failed"), help: "Run failed, diverged and blocked runs again.") var retryFailed = false
     @Flag(name: .customLong("rerun-damaged"),
           help: "Run again the done runs whose rows fail their checksum (see `iclsweep verify`).") var rerunDamaged = false
-    @Option(name: .customLong("progress-every"), help: "Seconds between progress lines.") var progressEvery = 30.0
+    @Option(name: .customLong("progress-every"),
+            help: "Seconds between progress lines (the workers' progress notes, which the coordinator's estimates come from, go every 5 s, or this often when it is shorter).")
+    var progressEvery = 30.0
     @Flag(name: .customLong("gangs-across-nodes"),
           help: "Let a run on several ranks (training.ranks) take ranks of different nodes (they then exchange over the network).")
     var gangsAcrossNodes = false

@@ -173,14 +173,17 @@ final class Coordinator {
     }
 
     /// Single-rank runs for the free workers of `node`, which wait for a gang
-    /// of `gang` ranks, while each is estimated to end before the gang can start.
+    /// of `gang` ranks: the best ready run estimated to end before the gang
+    /// can start, again while one is (a longer run ahead of it waits for
+    /// the gang; the order is otherwise kept).
     private func backfill(node: Int, gang: Int, for run: Int) throws {
-        while let worker = parked.first(where: { nodeOf[Int($0.value)] == node }), let single = ready.head(ranks: 1),
+        while let worker = parked.first(where: { nodeOf[Int($0.value)] == node }),
               let rate = workRate, let wait = gangStart(node: node, ranks: gang),
-              Backfill.fits(cost: costs[single], rate: rate, before: wait) {
+              let single = ready.first(ranks: 1, where: { Backfill.fits(cost: costs[$0], rate: rate, before: wait) }) {
             log("run \(single) \(spec.runs.name(of: single)): backfills \(worker) (estimated \(Format.duration(costs[single] / rate))) "
                 + "while \(spec.runs.name(of: run)) waits about \(Format.duration(wait)) for \(gang) ranks")
-            try start(ready.take(ranks: 1), on: [worker])
+            ready.take(single)
+            try start(single, on: [worker])
         }
     }
 

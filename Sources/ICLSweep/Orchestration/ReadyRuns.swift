@@ -58,6 +58,36 @@ struct ReadyRuns {
         return id
     }
 
+    /// The first run of the lane of `ranks`, in hand-out order, for which
+    /// `fits` holds (a worker held for a gang takes the best run that ends
+    /// in time, not only the lane's first). O(lane) at most.
+    func first(ranks: Int, where fits: (Int) -> Bool) -> Int? {
+        guard let lane = lanes[ranks] else { return nil }
+        var q = lane.next, r = 0
+        while q < lane.queue.count || r < lane.released.count {
+            let fromQueue = r >= lane.released.count || (q < lane.queue.count && before(lane.queue[q], lane.released[r]))
+            let id = fromQueue ? lane.queue[q] : lane.released[r]
+            if fits(id) { return id }
+            if fromQueue { q += 1 } else { r += 1 }
+        }
+        return nil
+    }
+
+    /// Removes run `id` from its lane (it is ready: `head` or `first` gave it).
+    mutating func take(_ id: Int) {
+        var lane = lanes[ranksOf(id)]!
+        if let i = lane.released.firstIndex(of: id) {
+            lane.released.remove(at: i)
+        } else if lane.next < lane.queue.count, lane.queue[lane.next] == id {
+            lane.next += 1
+        } else if let i = lane.queue[lane.next...].firstIndex(of: id) {
+            lane.queue.remove(at: i)
+        } else {
+            preconditionFailure("run \(id) is not ready")
+        }
+        lanes[ranksOf(id)] = lane
+    }
+
     /// A run that became ready, in its place.
     mutating func release(_ id: Int) {
         var lane = lanes[ranksOf(id)] ?? Lane(queue: [])

@@ -35,6 +35,9 @@ struct RunExecutor {
     let rank: Rank
     let host: String
     let log: (String) -> Void
+    /// Seconds between a run's progress notes (`onProgress`): 5, or the
+    /// sweep's progress lines when those are more frequent.
+    var noteEvery: TimeInterval = 5
 
     /// Trains `run` (resuming from its checkpoint) and writes its rows.
     /// With `gang`, every member calls this for the run and trains it
@@ -111,7 +114,7 @@ struct RunExecutor {
                     catch { writeError = writeError ?? error }
                 },
                 onProgress: { onProgress($0.sequences) },
-                progressEvery: 5)
+                progressEvery: noteEvery)
         } catch let error as TrainingError {
             guard case .diverged = error else { throw error }
             if let writeError { throw writeError }  // its rows are not all in the file: not final

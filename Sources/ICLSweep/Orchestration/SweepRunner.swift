@@ -134,7 +134,8 @@ public final class SweepRunner {
                 + "trains on, and a run resumed on the other kind goes on with other last bits; "
                 + "keep a sweep on one kind of node (Slurm: --constraint)")
         }
-        let executor = RunExecutor(spec: spec, tables: features, results: file, rank: comm.rank, host: host, log: say)
+        var executor = RunExecutor(spec: spec, tables: features, results: file, rank: comm.rank, host: host, log: say)
+        executor.noteEvery = min(5, options.progressEvery)  // the coordinator's estimates and lines come from these notes
         var exit = Exit.complete
         phase = .training
         if comm.size == 1 {

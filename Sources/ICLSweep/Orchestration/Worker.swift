@@ -40,7 +40,7 @@ struct Worker {
                 report = try executor.execute(run, gang: gang, shouldStop: shouldStop, onProgress: { [comm] sequences in
                     let now = Date()
                     guard leads else { return }
-                    guard now.timeIntervalSince(lastSent) >= 5 else { return }
+                    guard now.timeIntervalSince(lastSent) >= executor.noteEvery else { return }
                     lastSent = now
                     try? comm.send(try encode(ProgressNote(run: id, sequences: sequences)), to: .coordinator, tag: SweepTag.progress)
                 }, onKept: { [comm] sequences in

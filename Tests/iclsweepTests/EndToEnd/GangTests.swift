@@ -195,6 +195,51 @@ final class GangTests: XCTestCase {
         SweepFixture.assertSame(long, try SweepFixture.fingerprint(path("killed-nodes.h5")), "3 nodes, killed and resumed")
     }
 
+    /// A gang waiting for workers holds them, and they take the best
+    /// single-rank runs that end before it can start, skipping a longer one
+    /// ahead of them. 2 workers: `first` (the most work hangs on it: `after`
+    /// starts from its end) trains on one; `gang` (2 ranks) waits for it;
+    /// `long`, next in order, would end after `first`, so the other worker
+    /// takes the grid's short runs instead. Progress notes every second give
+    /// the coordinator its estimates.
+    func testAWaitingGangLetsRunsThatEndInTimeGoFirst() throws {
+        let text = """
+        name: backfill
+        results: backfill.h5
+        data:
+          synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
+        training: {sequences: 2400, batch: 24, learning_rate: 1.0e-3, eval_interval: 2400}
+        evaluation: {sequences: 200, seed: 5}
+        grid: {classes: [16], exemplars: [4], variants: [bursty], seeds: [0, 1, 2, 3, 4, 5, 6, 7]}
+        runs:
+          first: {variant: bursty, seeds: [10], training.sequences: 120_000, training.eval_interval: 120_000}
+          after: {variant: bursty, seeds: [11], init: {from: first, at: 120_000}, training.sequences: 96_000, training.eval_interval: 96_000}
+          gang: {variant: bursty, seeds: [12], training.sequences: 254_400, training.eval_interval: 254_400, training.shards: 2, training.ranks: 2}
+          long: {variant: bursty, seeds: [13], training.sequences: 124_800, training.eval_interval: 124_800}
+        """
+        let spec = path("backfill.yaml")
+        try text.write(toFile: spec, atomically: true, encoding: .utf8)
+        let parsed = try SweepSpec.parse(text, file: spec)
+        let graph = RunGraph(parsed.runs, costs: parsed.runCosts(wall: true))
+        let byName = Dictionary(uniqueKeysWithValues: parsed.runs.map { ($0.name, $0.id) })
+        XCTAssertEqual(parsed.schedule(of: Array(0..<parsed.runs.count), graph: graph).prefix(3).map { parsed.runs.name(of: $0) },
+                       ["first", "gang", "long"], "the order the test is built on")
+        XCTAssertGreaterThan(parsed.runCosts()[byName["long"]!], parsed.runCosts()[byName["first"]!], "long cannot end before first")
+
+        let r = try Launcher.run(["run", spec, "--progress-every", "1"], ranks: 3, timeout: 240)
+        XCTAssertEqual(r.status, 0, r.output)
+        let backfilled = r.output.split(separator: "\n").compactMap { line -> String? in
+            guard let at = line.range(of: ": backfills rank ") else { return nil }
+            return line[..<at.lowerBound].split(separator: " ").last.map(String.init)
+        }
+        XCTAssertFalse(backfilled.isEmpty, "the free worker took short runs while the gang waited: \(r.output)")
+        XCTAssert(backfilled.allSatisfy { $0.hasPrefix("K16-E4-bursty-s") }, "only runs that end in time: \(backfilled)")
+        XCTAssertEqual(gangs(r.output).map(\.ranks.count), [2], r.output)
+        let status: [Int32] = try H5File.open(path("backfill.h5")).read("runs/status")
+        XCTAssertEqual(status.count, 12)
+        XCTAssert(status.allSatisfy { $0 == RunStatus.done.rawValue }, "\(status)")
+    }
+
     /// Runs the job cannot place are refused in one line naming the spec's
     /// line and field, before anything is created.
     func testPlacementsTheJobCannotGiveAreRefusedBeforeAnythingIsMade() throws {

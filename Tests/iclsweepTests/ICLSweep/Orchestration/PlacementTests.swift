@@ -95,4 +95,25 @@ final class PlacementTests: XCTestCase {
         _ = ready.take(ranks: 3); _ = ready.take(ranks: 2)
         XCTAssert(ready.isEmpty)
     }
+
+    /// A worker held for a gang takes the best run of a lane that fits,
+    /// queued from the start or released later, in hand-out order.
+    func testReadyRunsGiveTheBestRunThatFits() throws {
+        let s = try parse(Self.spec.replacingOccurrences(of: "  ranks: 2", with: "  ranks: 1")
+            .replacingOccurrences(of: "  seeds: [0]", with: "  seeds: [0, 1, 2]"))
+        let graph = RunGraph(s.runs, costs: s.runCosts(wall: true))
+        let singles = s.schedule(of: Array(0..<s.runs.count), graph: graph).filter { s.runs.config(of: $0).rankCount == 1 }
+        XCTAssertEqual(singles.count, 7, "six grid runs and alone")
+        var ready = ReadyRuns(Array(singles.dropFirst()), graph: graph) { s.runs.config(of: $0).rankCount }
+        ready.release(singles[0])
+        XCTAssertEqual(ready.first(ranks: 1) { _ in true }, singles[0], "a released run in its place: first")
+        XCTAssertEqual(ready.first(ranks: 1) { $0 != singles[0] && $0 != singles[1] }, singles[2])
+        XCTAssertNil(ready.first(ranks: 1) { _ in false })
+        XCTAssertNil(ready.first(ranks: 3) { _ in true }, "no lane")
+        ready.take(singles[3])
+        ready.take(singles[0])
+        var rest: [Int] = []
+        while let next = ready.head(ranks: 1) { rest.append(ready.take(ranks: 1)); XCTAssertEqual(rest.last, next) }
+        XCTAssertEqual(rest, [singles[1], singles[2]] + singles[4...], "the others in order")
+    }
 }
