@@ -35,8 +35,10 @@ import ICLTraining
 ///   messages and needs no core of its own); the runs are list-scheduled
 ///   in its order (the most wall time hanging on a run first), each on the
 ///   node with the most free cores, a gang on one node, each run once its sources have kept the
-///   checkpoints it starts from, any run that fits a free core taking it
-///   (backfilling).
+///   checkpoints it starts from. A gang that cannot start holds the node
+///   with the most free cores; there, free cores take only single-rank runs
+///   that end before the gang can start (backfilling, as the coordinator,
+///   with exact estimates).
 public struct ClusterModel {
     public struct Machine {
         public var nodes: Int
@@ -157,20 +159,50 @@ public struct ClusterModel {
             }
             return (at, by)
         }
+        /// Its wall time when it starts on `node` now (its memory traffic at
+        /// the bandwidth the node's busy cores leave each, as they are at its start).
+        func wall(_ id: Int, ranks: Int, node: Int) -> Double {
+            seconds(configs[id], dim: dim[id], ranks: ranks, busy: machine.cores - free[node] + ranks,
+                    efficiency: efficiency(of: runs.name(of: id), shards: configs[id].shardCount))
+        }
+        /// When `ranks` cores of `node` are free, from the ends of the runs on it.
+        func freeAt(_ node: Int, ranks: Int) -> Double {
+            var have = free[node]
+            for r in running.filter({ $0.node == node }).sorted(by: { $0.end < $1.end }) {
+                if have >= ranks { break }
+                have += r.ranks
+                if have >= ranks { return r.end }
+            }
+            return now
+        }
         while !pending.isEmpty {
             var started = false
+            // as the coordinator: a gang that cannot start holds the node with the most
+            // free cores of those it fits, whose free cores then take only single-rank
+            // runs that end before the gang can start (backfilling)
+            var held: [Int: Double] = [:]
+            var waiting = Set<Int>()  // rank counts whose best run waits
             for id in pending {
                 guard let (at, by) = ready(id), at <= now else { continue }
                 let ranks = min(configs[id].rankCount, machine.cores)
-                // as the coordinator: the node with the most free cores
-                guard let node = free.indices.filter({ free[$0] >= ranks }).max(by: { (free[$0], -$0) < (free[$1], -$1) }) else { continue }
+                guard !waiting.contains(ranks) else { continue }
+                let open = free.indices.filter { free[$0] >= ranks && held[$0] == nil }
+                var chosen = open.max(by: { (free[$0], -$0) < (free[$1], -$1) })
+                if chosen == nil && ranks == 1 {
+                    chosen = held.keys.sorted().first { free[$0] >= 1 && now + wall(id, ranks: 1, node: $0) <= held[$0]! }
+                }
+                guard let node = chosen else {
+                    if ranks == 1 { continue }  // a later single may still end in time on a held node
+                    waiting.insert(ranks)
+                    let hosts = free.indices.filter { held[$0] == nil }
+                    if let node = hosts.max(by: { (free[$0], -$0) < (free[$1], -$1) }) { held[node] = freeAt(node, ranks: ranks) }
+                    continue
+                }
+                let w = wall(id, ranks: ranks, node: node)
                 free[node] -= ranks
-                // its memory traffic at the bandwidth its node's busy cores leave each (as they are at its start)
-                let wall = seconds(configs[id], dim: dim[id], ranks: ranks, busy: machine.cores - free[node],
-                                   efficiency: efficiency(of: runs.name(of: id), shards: configs[id].shardCount))
-                start[id] = now; end[id] = now + wall; after[id] = by; busyAt[id] = machine.cores - free[node]
+                start[id] = now; end[id] = now + w; after[id] = by; busyAt[id] = machine.cores - free[node]
                 running.append((end[id], node, ranks, id))
-                busy += wall * Double(ranks)
+                busy += w * Double(ranks)
                 pending.removeAll { $0 == id }
                 started = true
                 break  // the order may change what fits: look again from the first

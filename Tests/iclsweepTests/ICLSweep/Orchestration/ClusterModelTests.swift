@@ -86,4 +86,34 @@ final class ClusterModelTests: XCTestCase {
         XCTAssertEqual(wide.start[b], 0)
         XCTAssertLessThan(wide.makespan, p.makespan)
     }
+
+    /// As the coordinator: a gang that waits holds its node, whose free core
+    /// takes the short runs that end before the gang can start and passes
+    /// over a longer one ahead of them (GangTests runs the same spec).
+    func testAWaitingGangHoldsItsNodeAndBackfillsRunsThatEndInTime() throws {
+        let s = try SweepSpec.parse("""
+        name: backfill
+        results: out/b.h5
+        data:
+          synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
+        training: {sequences: 2400, batch: 24, eval_interval: 2400}
+        evaluation: {sequences: 200}
+        grid: {classes: [16], exemplars: [4], variants: [bursty], seeds: [0, 1, 2, 3, 4, 5, 6, 7]}
+        runs:
+          first: {variant: bursty, seeds: [10], training.sequences: 120_000, training.eval_interval: 120_000}
+          after: {variant: bursty, seeds: [11], init: {from: first, at: 120_000}, training.sequences: 96_000, training.eval_interval: 96_000}
+          gang: {variant: bursty, seeds: [12], training.sequences: 254_400, training.eval_interval: 254_400, training.shards: 2, training.ranks: 2}
+          long: {variant: bursty, seeds: [13], training.sequences: 124_800, training.eval_interval: 124_800}
+        """, file: "/tmp/b.yaml")
+        let id = Dictionary(uniqueKeysWithValues: s.runs.map { ($0.name, $0.id) })
+        let (first, gang, long) = (id["first"]!, id["gang"]!, id["long"]!)
+        let shorts = (0..<8).map { id["K16-E4-bursty-s\($0)"]! }
+        let p = ClusterModel(.init(nodes: 1, cores: 2, gflops: 10, bandwidth: 40, coreBandwidth: 20)).predict(s)
+        XCTAssertEqual(p.start[first], 0)
+        XCTAssertEqual(p.start[gang], p.end[first], accuracy: 1e-9, "the gang starts as first ends: nothing backfilled delays it")
+        XCTAssert(shorts.allSatisfy { p.end[$0] <= p.end[first] + 1e-9 }, "the short runs fill the held core")
+        XCTAssertGreaterThanOrEqual(p.start[long], p.end[gang] - 1e-9, "long would end after first: it waits for the gang")
+        // greedy list scheduling would have started long at 0, and the gang only at its end
+        XCTAssertGreaterThan(p.end[long] - p.start[long], p.end[first] - p.start[first])
+    }
 }
