@@ -216,13 +216,13 @@ struct Bench: ParsableCommand {
         print(String(format: "  its shards compute at %.2f of its whole batch's rate (validate --cluster --shard-efficiency %@%.2f)",
                      a[0] / b[0], name == "*" ? "" : name + "=", a[0] / b[0]))
         print("  per step (ms)      1 shard   \(S) shards")
-        for (i, name) in stepParts.enumerated() {
+        for (i, name) in Self.stepParts.enumerated() {
             print(String(format: "  %@ %9.3f %10.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0), a[i], b[i]))
         }
     }
 
     /// A step's parts, as `stepSplit` gives them.
-    let stepParts = ["compute", "exchange", "adam", "sampling", "whole step"]
+    static let stepParts = ["compute", "exchange", "adam", "sampling", "whole step"]
 
     /// Milliseconds per step: compute (forward, backward), exchange, Adam, sampling, the whole step.
     func stepSplit(_ r: Benchmark.Result) -> [Double] {
@@ -269,7 +269,7 @@ struct Bench: ParsableCommand {
                      together.sequencesPerSecond / one.sequencesPerSecond))
         print("  per step (ms)      1 rank, 1 shard   1 rank, \(S) shards   \(R) ranks, \(S) shards")
         let columns = [stepSplit(one), stepSplit(alone), stepSplit(together)]
-        for (i, name) in stepParts.enumerated() {
+        for (i, name) in Self.stepParts.enumerated() {
             print(String(format: "  %@ %15.3f %17.3f %19.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0),
                          columns[0][i], columns[1][i], columns[2][i]))
         }

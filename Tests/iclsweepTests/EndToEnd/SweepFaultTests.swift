@@ -149,7 +149,7 @@ final class SweepFaultTests: XCTestCase {
         for (taken, ranks) in [(52, 3), (56, 3), (52, 0)] {
             let mount = f.path("disk-\(taken)-\(ranks)")
             try mountTmpfs(mount, size: "64k")
-            FileManager.default.createFile(atPath: mount + "/taken", contents: Data(count: taken * 1024))
+            XCTAssert(FileManager.default.createFile(atPath: mount + "/taken", contents: Data(count: taken * 1024)), "the filler file")
             let spec = try f.writeSpec("full-\(taken)-\(ranks)", results: mount + "/x.h5", sequences: 6400)
             let started = Date()
             let r = try Launcher.run(["run", spec], ranks: ranks, timeout: failureTimeout)
