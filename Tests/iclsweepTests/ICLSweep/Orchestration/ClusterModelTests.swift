@@ -91,20 +91,7 @@ final class ClusterModelTests: XCTestCase {
     /// takes the short runs that end before the gang can start and passes
     /// over a longer one ahead of them (GangTests runs the same spec).
     func testAWaitingGangHoldsItsNodeAndBackfillsRunsThatEndInTime() throws {
-        let s = try SweepSpec.parse("""
-        name: backfill
-        results: out/b.h5
-        data:
-          synthetic: {classes: 16, exemplars: 4, dim: 16, noise: 0.2, seed: 3}
-        training: {sequences: 2400, batch: 24, eval_interval: 2400}
-        evaluation: {sequences: 200}
-        grid: {classes: [16], exemplars: [4], variants: [bursty], seeds: [0, 1, 2, 3, 4, 5, 6, 7]}
-        runs:
-          first: {variant: bursty, seeds: [10], training.sequences: 120_000, training.eval_interval: 120_000}
-          after: {variant: bursty, seeds: [11], init: {from: first, at: 120_000}, training.sequences: 96_000, training.eval_interval: 96_000}
-          gang: {variant: bursty, seeds: [12], training.sequences: 254_400, training.eval_interval: 254_400, training.shards: 2, training.ranks: 2}
-          long: {variant: bursty, seeds: [13], training.sequences: 124_800, training.eval_interval: 124_800}
-        """, file: "/tmp/b.yaml")
+        let s = try SweepSpec.parse(BackfillSpec.text, file: "/tmp/b.yaml")
         let id = Dictionary(uniqueKeysWithValues: s.runs.map { ($0.name, $0.id) })
         let (first, gang, long) = (id["first"]!, id["gang"]!, id["long"]!)
         let shorts = (0..<8).map { id["K16-E4-bursty-s\($0)"]! }
