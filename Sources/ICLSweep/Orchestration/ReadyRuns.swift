@@ -32,12 +32,20 @@ struct ReadyRuns {
         return pa != pb ? pa > pb : a < b
     }
 
-    private func head(_ lane: Lane) -> Int? {
-        let q = lane.next < lane.queue.count ? lane.queue[lane.next] : nil
-        guard let r = lane.released.first else { return q }
-        guard let q else { return r }
-        return before(r, q) ? r : q
+    /// The first run of `lane`, in hand-out order (its queue and its
+    /// released runs merged), for which `fits` holds.
+    private func first(in lane: Lane, where fits: (Int) -> Bool) -> Int? {
+        var q = lane.next, r = 0
+        while q < lane.queue.count || r < lane.released.count {
+            let fromQueue = r >= lane.released.count || (q < lane.queue.count && before(lane.queue[q], lane.released[r]))
+            let id = fromQueue ? lane.queue[q] : lane.released[r]
+            if fits(id) { return id }
+            if fromQueue { q += 1 } else { r += 1 }
+        }
+        return nil
     }
+
+    private func head(_ lane: Lane) -> Int? { first(in: lane) { _ in true } }
 
     var isEmpty: Bool { lanes.values.allSatisfy(\.isEmpty) }
 
@@ -51,10 +59,8 @@ struct ReadyRuns {
 
     /// Removes and returns the first run of the lane of `ranks`.
     mutating func take(ranks: Int) -> Int {
-        var lane = lanes[ranks]!
-        let id = head(lane)!
-        if lane.released.first == id { lane.released.removeFirst() } else { lane.next += 1 }
-        lanes[ranks] = lane
+        let id = head(lanes[ranks]!)!
+        take(id)
         return id
     }
 
@@ -62,24 +68,17 @@ struct ReadyRuns {
     /// `fits` holds (a worker held for a gang takes the best run that ends
     /// in time, not only the lane's first). O(lane) at most.
     func first(ranks: Int, where fits: (Int) -> Bool) -> Int? {
-        guard let lane = lanes[ranks] else { return nil }
-        var q = lane.next, r = 0
-        while q < lane.queue.count || r < lane.released.count {
-            let fromQueue = r >= lane.released.count || (q < lane.queue.count && before(lane.queue[q], lane.released[r]))
-            let id = fromQueue ? lane.queue[q] : lane.released[r]
-            if fits(id) { return id }
-            if fromQueue { q += 1 } else { r += 1 }
-        }
-        return nil
+        lanes[ranks].flatMap { first(in: $0, where: fits) }
     }
 
-    /// Removes run `id` from its lane (it is ready: `head` or `first` gave it).
+    /// Removes run `id` from its lane (it is ready: `head` or `first` gave
+    /// it). O(1) for a lane's first run.
     mutating func take(_ id: Int) {
         var lane = lanes[ranksOf(id)]!
-        if let i = lane.released.firstIndex(of: id) {
-            lane.released.remove(at: i)
-        } else if lane.next < lane.queue.count, lane.queue[lane.next] == id {
+        if lane.next < lane.queue.count, lane.queue[lane.next] == id {
             lane.next += 1
+        } else if let i = lane.released.firstIndex(of: id) {
+            lane.released.remove(at: i)
         } else if let i = lane.queue[lane.next...].firstIndex(of: id) {
             lane.queue.remove(at: i)
         } else {
