@@ -18,10 +18,20 @@ public struct AdamSettings: Codable, Equatable {
     /// 1e-5 and adds a decay and gradient clipping). nil: constant, the
     /// paper's main runs (and stored configs as they were).
     public var warmupSteps: Int?
+    /// The update at which the learning rate, after the warm-up, has fallen
+    /// to 0 along a half cosine: update `t` in `W...D` uses
+    /// `learningRate * (1 + cos(pi (t - W) / (D - W))) / 2`, and 0 after `D`,
+    /// as the authors' `--optimizer cosine --decay_steps D` (optax's
+    /// `warmup_cosine_decay_schedule`, whose `decay_steps` count the warm-up
+    /// too). nil: no decay, the paper's runs (and stored configs as they were).
+    public var decaySteps: Int?
     /// The learning rate of update `step` (from 1).
     public func learningRate(atStep step: Int) -> Double {
-        guard let w = warmupSteps, w > 0, step < w else { return learningRate }
-        return learningRate * Double(step) / Double(w)
+        let w = max(warmupSteps ?? 0, 0)
+        if w > 0 && step < w { return learningRate * Double(step) / Double(w) }
+        guard let d = decaySteps, d > w else { return learningRate }
+        if step >= d { return 0 }
+        return learningRate * (1 + cos(Double.pi * Double(step - w) / Double(d - w))) / 2
     }
     public init(learningRate: Double = AdamSettings.paperLearningRate) { self.learningRate = learningRate }
 }

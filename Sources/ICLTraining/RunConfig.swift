@@ -166,6 +166,9 @@ public struct RunConfig: Codable, Equatable {
         if let wd = adam.weightDecay, !(wd.isFinite && wd >= 0 && lr * wd < 1) {
             add("training.weight_decay", "must be a finite number >= 0 with learning rate x weight decay < 1 (got \(wd))")
         }
+        if let d = adam.decaySteps, d <= (adam.warmupSteps ?? 0) {
+            add("training.decay_steps", "\(d) must exceed training.warmup_steps (\(adam.warmupSteps ?? 0)): the decay starts after the warm-up")
+        }
         if !(0..<1).contains(adam.beta1) || !(0..<1).contains(adam.beta2) { add("training", "Adam's betas must lie in [0, 1)") }
         // the iwl and ciwl evaluators need `pairs` context classes besides the query's
         if evalClasses < pairs + 1 || evalClasses > classes {

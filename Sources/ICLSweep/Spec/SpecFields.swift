@@ -194,6 +194,10 @@ struct SpecField {
                   help: "Adam steps over which the learning rate rises linearly from learning_rate / warmup_steps to learning_rate (as the authors' --warmup_steps, whose warmup_decay optimiser starts at 1e-5 and adds a decay and gradient clipping); 0: constant, as the paper's main runs.") {
             $0.adam.warmupSteps = $1.int > 0 ? $1.int : nil
         },
+        SpecField(path: "training.decay_steps", kind: .count(min: 0), defaultValue: .int(0), tag: "dec",
+                  help: "Adam step at which the learning rate, after the warm-up, has fallen to 0 along a half cosine, and stays (as the authors' --optimizer cosine --decay_steps, which count the warm-up); 0: constant, as the paper.") {
+            $0.adam.decaySteps = $1.int > 0 ? $1.int : nil
+        },
         SpecField(path: "training.weight_decay", kind: .number(min: 0, exclusive: false), defaultValue: .double(0), tag: "wd",
                   help: "Decoupled weight decay (AdamW): each step multiplies every parameter by 1 - lr x wd; 0: none, as the paper.") {
             $0.adam.weightDecay = $1.double > 0 ? $1.double : nil

@@ -71,6 +71,36 @@ final class AdamTests: XCTestCase {
     }
 }
 
+extension AdamTests {
+    /// Decay: after a warm-up of W, update t uses lr (1 + cos(pi (t-W)/(D-W))) / 2
+    /// until D (half way: half the rate), then 0, as optax's
+    /// warmup_cosine_decay_schedule; off, the stored config is as it was.
+    func testDecayFallsAlongAHalfCosineAfterTheWarmup() throws {
+        var s = AdamSettings(learningRate: 1e-2)
+        s.warmupSteps = 4
+        s.decaySteps = 12
+        let lr = (1...14).map { s.learningRate(atStep: $0) }
+        XCTAssertEqual(Array(lr[0..<4]), [0.25e-2, 0.5e-2, 0.75e-2, 1e-2], "the warm-up as before")
+        XCTAssertEqual(lr[7], 0.5e-2, accuracy: 1e-15, "update 8, half way from 4 to 12: half the rate")
+        XCTAssertEqual(lr[5], 1e-2 * (1 + cos(Double.pi / 4)) / 2, accuracy: 1e-15)
+        XCTAssertEqual(Array(lr[11...]), [0, 0, 0], "0 from update D on")
+        for i in 4..<11 { XCTAssertLessThan(lr[i + 1], lr[i], "falls at every update after the warm-up") }
+        s.warmupSteps = nil
+        XCTAssertEqual(s.learningRate(atStep: 1), 1e-2 * (1 + cos(Double.pi / 12)) / 2, accuracy: 1e-15, "no warm-up: the decay starts at 0")
+
+        var c = RunConfig(data: .synthetic(SyntheticData(classes: 8, exemplars: 2, dim: 4, noise: 0.1, seed: 0)),
+                          classes: 8, exemplars: 2, variant: .bursty, seed: 0, sequences: 64, evalInterval: 32, evalClasses: 8, evalExemplars: 2)
+        XCTAssertFalse(c.json.contains("decaySteps"), "existing checkpoints' configs still match")
+        c.adam.warmupSteps = 4000
+        c.adam.decaySteps = 4000
+        XCTAssert(c.problems().contains { $0.field == "training.decay_steps" && $0.message.contains("must exceed training.warmup_steps (4000)") },
+                  "\(c.problems())")
+        c.adam.decaySteps = 20000
+        XCTAssert(c.problems().isEmpty, "\(c.problems())")
+        XCTAssertEqual(try RunConfig.fromJSON(c.json), c)
+    }
+}
+
 /// Adam on slices of the buffer (a gang's members each update one) gives
 /// the bits of one update of the whole, frozen tensors included.
 final class AdamSliceTests: XCTestCase {
