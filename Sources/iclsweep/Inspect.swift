@@ -22,21 +22,26 @@ struct Status: ParsableCommand {
         discussion: """
         Exit codes: 0 complete (every run done, failed, diverged or blocked), 1 the last sweep ended with \
         an error (or the file cannot be read), 3 a sweep is running on it now, 65 complete but done runs \
-        are damaged (their rows fail their checksum), 66 no results yet (the sweep has not created \
-        them: not started, or stopped or failed before it got that far), 75 work remains and the same \
+        are damaged (their rows fail their checksum), 66 no results yet (not started, or stopped or \
+        killed before it made them; an error before that is 1), 75 work remains and the same \
         `iclsweep run` continues it (stopped by a signal, or killed).
         """)
     @OptionGroup var results: ResultsArgument
     @Flag(help: "Print only the one-line state.") var brief = false
 
-    /// No results file yet (`EX_NOINPUT`): the batch script requeues a job it
-    /// stopped this early, and fails one that ended this early on its own.
+    /// No results file yet and no error recorded (`EX_NOINPUT`): the batch
+    /// script requeues a job it stopped this early.
     static let noResults: Int32 = 66
 
     func run() throws {
         let path = try results.path
         guard FileManager.default.fileExists(atPath: path) else {
-            print("no results at \(path) yet: the sweep has not started (or ended before creating them; see its log)")
+            // An error before the file was made is still recorded beside it.
+            if let outcome = SweepOutcome.read(besides: path), outcome.ending == .error {
+                print("no results at \(path): the last sweep ended with an error before making them: \(outcome.message)")
+                throw ExitCode(1)
+            }
+            print("no results at \(path) yet: the sweep has not started (or was stopped before creating them)")
             throw ExitCode(Status.noResults)
         }
         let (t, damaged) = try ResultsFile.openForReading(path).checkedTable()

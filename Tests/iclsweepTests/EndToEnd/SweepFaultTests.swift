@@ -210,6 +210,8 @@ final class SweepFaultTests: XCTestCase {
 
     func testVerifyNamesDamagedRunsAndRerunDamagedRestoresThem() throws {
         let spec = try f.writeSpec("verified", sequences: 6400), results = f.path("verified.h5")
+        let unstarted = try f.status(spec)
+        XCTAssertEqual(unstarted.code, 66, "no results yet, no error recorded: \(unstarted.line)")
         let first = try Launcher.run(["run", spec], ranks: 3)
         XCTAssertEqual(first.status, 0, first.output)
         let intact = try SweepFixture.fingerprint(results)
