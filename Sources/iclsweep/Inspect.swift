@@ -22,8 +22,8 @@ struct Status: ParsableCommand {
         discussion: """
         Exit codes: 0 complete (every run done, failed, diverged or blocked), 1 the last sweep ended with \
         an error (or the file cannot be read), 3 a sweep is running on it now, 65 complete but done runs \
-        are damaged (their rows fail their checksum), 66 no results yet (not started, or stopped or \
-        killed before it made them; an error before that is 1), 75 work remains and the same \
+        are damaged (their rows fail their checksum), 66 no results yet (not started, or ended before \
+        making them; 1 if an error was recorded beside them), 75 work remains and the same \
         `iclsweep run` continues it (stopped by a signal, or killed).
         """)
     @OptionGroup var results: ResultsArgument
