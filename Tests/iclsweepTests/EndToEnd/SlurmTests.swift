@@ -81,11 +81,12 @@ final class SlurmTests: XCTestCase {
         return String(show[range.upperBound...].prefix { $0 != " " && $0 != "\n" })
     }
 
-    /// Submits with slurm/submit and waits until the job has ended. A requeued
+    /// Submits with slurm/submit and waits until the job has ended (600 s: the
+    /// time-limit test took 110-290 s, as many requeues as early warnings). A requeued
     /// job starts again after Slurm's own back-off (~16-60 s with cred_expire=10);
     /// forcing StartTime=now earlier gets it killed ("Job credential revoked").
     func submitAndWait(_ spec: String, _ options: [String], sbatchOptions: [String] = [], extraEnv: [String: String] = [:],
-                       timeout: TimeInterval = 420) throws -> (id: String, output: String) {
+                       timeout: TimeInterval = 600) throws -> (id: String, output: String) {
         let id = try submit(spec, options, sbatchOptions: sbatchOptions, extraEnv: extraEnv)
         return (id, try waitForEnd(id, timeout: timeout))
     }
