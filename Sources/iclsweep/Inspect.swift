@@ -29,10 +29,6 @@ struct Status: ParsableCommand {
     @OptionGroup var results: ResultsArgument
     @Flag(help: "Print only the one-line state.") var brief = false
 
-    /// No results file yet and no error recorded (`EX_NOINPUT`): the batch
-    /// script requeues a job it stopped this early.
-    static let noResults: Int32 = 66
-
     func run() throws {
         let path = try results.path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -42,7 +38,7 @@ struct Status: ParsableCommand {
                 throw ExitCode(1)
             }
             print("no results at \(path) yet: the sweep has not started (or was stopped before creating them)")
-            throw ExitCode(Status.noResults)
+            throw ExitCode(SweepState.noResultsExitCode)
         }
         let (t, damaged) = try ResultsFile.openForReading(path).checkedTable()
         let state = SweepState.of(results: path, statuses: t.statuses)

@@ -16,7 +16,7 @@ struct RunSweep: ParsableCommand {
         interrupted ones continue from their checkpoints.
         Exit codes: 0 sweep complete, 1 error (on any rank: the whole job ends), 65 complete but done \
         runs are damaged (left out of the summary; see `iclsweep verify`), 75 stopped by \
-        SIGTERM/SIGINT/SIGUSR1 with work remaining (checkpoints written; run again to continue). \
+        SIGTERM/SIGINT/SIGUSR1 or --stop-file with work remaining (checkpoints written; run again to continue). \
         mpirun turns 75 into 1 when it was itself sent SIGTERM or SIGINT: `iclsweep status SPEC` \
         then tells which it was (same codes).
         """
@@ -32,6 +32,11 @@ struct RunSweep: ParsableCommand {
     @Flag(name: .customLong("gangs-across-nodes"),
           help: "Let a run on several ranks (training.ranks) take ranks of different nodes (they then exchange over the network).")
     var gangsAcrossNodes = false
+    @Option(name: .customLong("stop-file"),
+            help: ArgumentHelp("Stop as on SIGUSR1 (every run checkpoints; exit 75) once this file exists: rank 0 looks for it as it starts and then every second. "
+                               + "Unlike a signal, it cannot arrive before the ranks are ready for it (slurm/iclsweep.sbatch stops sweeps this way).",
+                               valueName: "PATH"))
+    var stopFile: String?
 
     func validate() throws {
         if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds") }
@@ -43,6 +48,7 @@ struct RunSweep: ParsableCommand {
         StopSignal.install()
         let comm = try MPI.initialize()
         if comm.rank == .coordinator, let note { print(note) }
+        if comm.rank == .coordinator, let stopFile { StopSignal.watch(file: stopFile) }  // the workers hear it from rank 0
         var options = SweepRunner.Options()
         options.retryFailed = retryFailed
         options.rerunDamaged = rerunDamaged

@@ -105,7 +105,7 @@ struct Train: ParsableCommand {
             say("trace of one training step written to \(trace)")
         }
         if case .stopped(let at) = outcome {
-            say("stopped by \(StopSignal.signalName) at \(Format.count(at)) sequences; "
+            say("stopped by \(StopSignal.cause) at \(Format.count(at)) sequences; "
                   + (checkpoint.map { "checkpoint \($0); rerun with --resume" } ?? "no --checkpoint, progress not kept"))
             throw ExitCode(StopSignal.exitCodeWorkRemains)
         }

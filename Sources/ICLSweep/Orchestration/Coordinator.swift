@@ -98,7 +98,7 @@ final class Coordinator {
             if StopSignal.requested && !stopSent {
                 stopAll()
                 onStop()
-                log("\(StopSignal.signalName): stopping every run at its next step and checkpointing")
+                log("\(StopSignal.cause): stopping every run at its next step and checkpointing")
             }
             if let (bytes, _) = try comm.tryReceive(tag: SweepTag.failure) {
                 let note: FailureNote = try decode(bytes)

@@ -147,7 +147,7 @@ public final class SweepRunner {
                                     progressEvery: options.progressEvery)
             coordinator = c
             c.onStop = { [claimToken] in
-                try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.signalName)", claim: claimToken).write(besides: spec.results)
+                try? SweepOutcome(.stopped, message: "stopped by \(StopSignal.cause)", claim: claimToken).write(besides: spec.results)
             }
             exit = try c.run()
             let cpu = processCPUSeconds() - cpuBefore, wall = Date().timeIntervalSince(started)
@@ -195,7 +195,7 @@ public final class SweepRunner {
         case .damaged:
             outcome = SweepOutcome(.complete, message: "every run finished; \(damaged.count) done runs are damaged", claim: claimToken)
         case .stoppedWorkRemains:
-            outcome = SweepOutcome(.stopped, message: StopSignal.requested ? "stopped by \(StopSignal.signalName)" : "every worker stopped",
+            outcome = SweepOutcome(.stopped, message: StopSignal.requested ? "stopped by \(StopSignal.cause)" : "every worker stopped",
                                    claim: claimToken)
             say("stopped with work remaining (exit \(Exit.stoppedWorkRemains.rawValue); `iclsweep status` exits "
                 + "\(Exit.stoppedWorkRemains.rawValue) too); run the same command again to resume")

@@ -79,6 +79,11 @@ public enum SweepState: Equatable {
     /// The last sweep ended with an error: fix it, then rerun.
     case failed(message: String)
 
+    /// `iclsweep status` when there is no results file yet and no error is
+    /// recorded beside it (`EX_NOINPUT`): the batch script requeues a job it
+    /// stopped this early.
+    public static let noResultsExitCode: Int32 = 66
+
     /// Exit codes of `iclsweep status`; 75 is also `run`'s "stopped, work remains".
     public var exitCode: Int32 {
         switch self {

@@ -141,7 +141,7 @@ final class IOFaultInjectionTests: XCTestCase {
             // 1 once the results file or the error record beside it exists; a fault before
             // either (making the claim, writing the record itself) leaves only the log: 66
             let recorded = FileManager.default.fileExists(atPath: results) || SweepOutcome.read(besides: results)?.ending == .error
-            let expected: Int32 = recorded ? 1 : 66
+            let expected: Int32 = recorded ? 1 : SweepState.noResultsExitCode
             if status.status != expected { problem("status exits \(status.status), not \(expected)", status.output) }
             if FileManager.default.fileExists(atPath: results) {
                 let (t, damaged) = try Self.reading { try ResultsFile.openForReading(results).checkedTable() }

@@ -211,7 +211,7 @@ final class SweepFaultTests: XCTestCase {
     func testVerifyNamesDamagedRunsAndRerunDamagedRestoresThem() throws {
         let spec = try f.writeSpec("verified", sequences: 6400), results = f.path("verified.h5")
         let unstarted = try f.status(spec)
-        XCTAssertEqual(unstarted.code, 66, "no results yet, no error recorded: \(unstarted.line)")
+        XCTAssertEqual(unstarted.code, SweepState.noResultsExitCode, "no results yet, no error recorded: \(unstarted.line)")
         let first = try Launcher.run(["run", spec], ranks: 3)
         XCTAssertEqual(first.status, 0, first.output)
         let intact = try SweepFixture.fingerprint(results)
@@ -336,6 +336,36 @@ final class SweepFaultTests: XCTestCase {
         XCTAssert(out.text.contains("takes no more runs"), out.text)
         XCTAssert(out.text.contains("handed to another worker"), out.text)
         SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "one worker stopped alone")
+    }
+
+    /// `--stop-file` (what slurm/iclsweep.sbatch uses): a file there before
+    /// the start stops the sweep before any run; one made mid-run stops it as
+    /// USR1 would; either way the resume is exact.
+    func testAStopFileStopsTheSweepWhenItAppearsEvenBeforeTheStart() throws {
+        let reference = try f.reference(sequences: sequences)
+        let spec = try f.writeSpec("stopfile", sequences: sequences), results = f.path("stopfile.h5")
+        let early = f.path("stop-early")
+        FileManager.default.createFile(atPath: early, contents: nil)
+        let first = try Launcher.run(["run", spec, "--stop-file", early], ranks: 3)
+        XCTAssertEqual(first.status, 75, first.output)
+        XCTAssert(first.output.contains("stop file \(early): stopping every run"), first.output)
+        XCTAssertEqual(try ResultsFile.openForReading(results).statuses().filter { $0 == .done }, [], "nothing ran")
+        XCTAssertEqual(try f.status(results).code, 75)
+
+        let late = f.path("stop-late")
+        let (job, pipe) = try Launcher.start(["run", spec, "--stop-file", late], ranks: 3)
+        let out = Launcher.Output(pipe)
+        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
+        FileManager.default.createFile(atPath: late, contents: nil)
+        try Launcher.finish(job, within: 60, what: "sweep stopped by its stop file", output: out)
+        XCTAssertEqual(job.terminationStatus, 75, out.text)
+        let status = try f.status(results)
+        XCTAssertEqual(status.code, 75, status.line)
+        XCTAssert(status.line.contains("stopped by stop file \(late)"), status.line)
+
+        let resumed = try Launcher.run(["run", spec, "--stop-file", f.path("never")], ranks: 3)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "stopped by a file, resumed")
     }
 
     // MARK: - Paths
