@@ -83,8 +83,9 @@ final class SlurmTests: XCTestCase {
 
     /// The longest a test waits for a job to end: the time-limit test took
     /// 110-290 s, as many requeues as early warnings. A requeued job starts
-    /// again after Slurm's own back-off (~16-60 s with cred_expire=10); forcing
-    /// StartTime=now earlier gets it killed ("Job credential revoked").
+    /// again after Slurm's own back-off (11 s with cred_expire=10 and the test
+    /// cluster's 1-s scheduling passes); forcing StartTime=now earlier gets it
+    /// killed ("Job credential revoked").
     static let jobWait: TimeInterval = 600
 
     /// Submits with slurm/submit and waits until the job has ended.
