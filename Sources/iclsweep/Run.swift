@@ -41,6 +41,14 @@ struct RunSweep: ParsableCommand {
     func validate() throws {
         if !(progressEvery > 0) { throw ValidationError("--progress-every must be a positive number of seconds") }
         if let bad = IOCalls.badSetting { throw ValidationError(bad) }
+        // A stop file nobody can make would be a stop silently lost.
+        if let stopFile {
+            let folder = URL(fileURLWithPath: stopFile).deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue {
+                throw ValidationError("--stop-file: the folder \(folder) does not exist, so \(stopFile) could never appear")
+            }
+        }
     }
 
     func run() throws {

@@ -340,7 +340,8 @@ final class SweepFaultTests: XCTestCase {
 
     /// `--stop-file` (what slurm/iclsweep.sbatch uses): a file there before
     /// the start stops the sweep before any run; one made mid-run stops it as
-    /// USR1 would; either way the resume is exact.
+    /// USR1 would; either way the resume is exact. A stop file in a folder
+    /// that does not exist is refused before anything starts.
     func testAStopFileStopsTheSweepWhenItAppearsEvenBeforeTheStart() throws {
         let reference = try f.reference(sequences: sequences)
         let spec = try f.writeSpec("stopfile", sequences: sequences), results = f.path("stopfile.h5")
@@ -362,6 +363,11 @@ final class SweepFaultTests: XCTestCase {
         let status = try f.status(results)
         XCTAssertEqual(status.code, 75, status.line)
         XCTAssert(status.line.contains("stopped by stop file \(late)"), status.line)
+
+        let nowhere = f.path("no-such-folder/stop")
+        let refused = try Launcher.run(["run", spec, "--stop-file", nowhere], ranks: 3)
+        XCTAssertEqual(refused.status, 64, refused.output)
+        XCTAssert(refused.output.contains("--stop-file: the folder \(f.path("no-such-folder")) does not exist"), refused.output)
 
         let resumed = try Launcher.run(["run", spec, "--stop-file", f.path("never")], ranks: 3)
         XCTAssertEqual(resumed.status, 0, resumed.output)
