@@ -3,7 +3,7 @@ import XCTest
 /// `slurm/iclsweep.sbatch` outside Slurm, signalled as it starts, 1,000
 /// times (`slurm/testing/stop-at-start`): every run takes the stop and none
 /// meets a shell error. With command substitutions after its handlers, bash
-/// 5.2 broke on 0.4-2.6% of such starts ("trap: line 2: unexpected EOF while
+/// 5.2 broke on 0.4-7% of such starts ("trap: line 2: unexpected EOF while
 /// looking for matching `)'", at times an abort), and the stop was lost, as a
 /// CI run of the Slurm tests showed; at 0.4% this test misses it 2 times in 100.
 final class BatchScriptTests: XCTestCase {
