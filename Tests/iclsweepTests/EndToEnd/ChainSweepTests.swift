@@ -67,12 +67,11 @@ final class ChainSweepTests: XCTestCase {
         var interrupted = 0  // rounds that left work (the whole chain takes about 8 s on 3 ranks)
         for round in 0..<2 {
             let delay = Double.random(in: 0.5...2.5, using: &rng)
-            let (job, pipe) = try Launcher.start(["run", killed], ranks: 3)
-            let output = Launcher.Output(pipe)
+            let job = try Launcher.start(["run", killed], ranks: 3)
             Thread.sleep(forTimeInterval: delay)
-            let children = Launcher.children(of: job.processIdentifier)
+            let children = Launcher.children(of: job.pid)
             if round == 0, let worker = children.last { kill(worker, SIGKILL) } else { for c in children { kill(c, SIGKILL) } }
-            try Launcher.finish(job, within: 60, what: "killed round \(round)", output: output)
+            try job.finish(within: 60, what: "killed round \(round)")
             let left = (try? ResultsFile.openForReading(fixture.path("killed.h5")).statuses().filter { $0 != .done }.count) ?? 17
             print("round \(round): killed after \(String(format: "%.2f", delay)) s, \(left) runs not done")
             if left > 0 { interrupted += 1 }

@@ -30,17 +30,18 @@ final class SlurmTests: XCTestCase {
 
     func script(_ path: String) -> String { Launcher.packageRoot.appendingPathComponent(path).path }
 
-    /// Runs a command through /bin/sh and waits for it. Not Foundation's
-    /// Process: its wait never returns once the command has left daemons
-    /// behind (as `cluster start` does).
+    /// Runs a command through /bin/sh and waits for it, at most `limit` s
+    /// (coreutils `timeout` kills it then, status 124 or 137). Not
+    /// Foundation's Process: it counts the command as running while the
+    /// daemons it left behind (as `cluster start` does) live.
     @discardableResult
-    func shell(_ args: [String], extraEnv: [String: String] = [:]) throws -> Launcher.Result {
+    func shell(_ args: [String], extraEnv: [String: String] = [:], limit: Int = 120) throws -> Launcher.Result {
         func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         let vars = (env.isEmpty ? [:] : env.filter { ["SLURM_CONF", "ICLSWEEP_BIN", "OMPI_ALLOW_RUN_AS_ROOT",
                                                       "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"].contains($0.key) })
             .merging(extraEnv) { $1 }
         let log = dir.appendingPathComponent("shell-\(UUID().uuidString).log").path
-        let command = "cd \(quote(dir.path)) && env " + vars.map { quote("\($0.key)=\($0.value)") }.joined(separator: " ")
+        let command = "cd \(quote(dir.path)) && timeout -k 5 \(limit) env " + vars.map { quote("\($0.key)=\($0.value)") }.joined(separator: " ")
             + " " + args.map(quote).joined(separator: " ") + " </dev/null >\(quote(log)) 2>&1"
         let status = system(command)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

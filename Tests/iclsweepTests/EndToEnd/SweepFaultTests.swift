@@ -50,12 +50,11 @@ final class SweepFaultTests: XCTestCase {
 
     /// Starts a sweep and stops it with SIGUSR1 once some run is part-way.
     func partialSweep(_ spec: String, results: String) throws {
-        let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
-        let out = Launcher.Output(pipe)
-        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
-        kill(job.processIdentifier, SIGUSR1)
-        try Launcher.finish(job, within: 60, what: "partial sweep", output: out)
-        XCTAssertEqual(job.terminationStatus, 75, out.text)
+        let job = try Launcher.start(["run", spec], ranks: 3)
+        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, job.text)
+        kill(job.pid, SIGUSR1)
+        try job.finish(within: 60, what: "partial sweep")
+        XCTAssertEqual(job.status, 75, job.text)
     }
 
     // MARK: - Worker-side errors
@@ -264,16 +263,15 @@ final class SweepFaultTests: XCTestCase {
         }
         let spec = try f.writeSpec("claimed", sequences: sequences), results = f.path("claimed.h5")
         // Two at the same instant: exactly one runs.
-        let (a, pa) = try Launcher.start(["run", spec], ranks: 3)
-        let (b, pb) = try Launcher.start(["run", spec], ranks: 3)
-        let oa = Launcher.Output(pa), ob = Launcher.Output(pb)
+        let a = try Launcher.start(["run", spec], ranks: 3)
+        let b = try Launcher.start(["run", spec], ranks: 3)
         let deadline = Date().addingTimeInterval(30)
         while a.isRunning && b.isRunning && Date() < deadline { usleep(50_000) }
-        let (refused, refusedOut, winner, winnerOut) = a.isRunning ? (b, ob, a, oa) : (a, oa, b, ob)
-        try Launcher.finish(refused, within: 30, what: "second sweep", output: refusedOut)
-        XCTAssertEqual(refused.terminationStatus, 1, refusedOut.text)
-        XCTAssert(refusedOut.text.contains("is in use by another sweep (host"), refusedOut.text)
-        XCTAssert(winner.isRunning, "the other sweep runs on: \(winnerOut.text)")
+        let (refused, winner) = a.isRunning ? (b, a) : (a, b)
+        try refused.finish(within: 30, what: "second sweep")
+        XCTAssertEqual(refused.status, 1, refused.text)
+        XCTAssert(refused.text.contains("is in use by another sweep (host"), refused.text)
+        XCTAssert(winner.isRunning, "the other sweep runs on: \(winner.text)")
 
         // 0.3 s and 5 s after the start of the one that runs.
         for delay in [0.3, 5.0] {
@@ -290,7 +288,7 @@ final class SweepFaultTests: XCTestCase {
         // SIGKILL to the holder (rank 0): its claim is left behind, and taken over.
         let claim = try JSONDecoder().decode(ClaimHolder.self, from: Data(contentsOf: URL(fileURLWithPath: ResultsClaim.path(for: results))))
         kill(claim.pid, SIGKILL)
-        try Launcher.finish(winner, within: 60, what: "killed sweep", output: winnerOut)
+        try winner.finish(within: 60, what: "killed sweep")
         let killed = try f.status(results)
         XCTAssertEqual(killed.code, 75, killed.line)
         let takeover = try Launcher.run(["run", spec], ranks: 3)
@@ -310,11 +308,10 @@ final class SweepFaultTests: XCTestCase {
         // killed; either way `status` says work remains and the resume is exact.
         for (name, signal) in [("term", SIGTERM), ("int", SIGINT)] {
             let spec = try f.writeSpec(name, sequences: sequences), results = f.path("\(name).h5")
-            let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
-            let out = Launcher.Output(pipe)
-            XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
-            kill(job.processIdentifier, signal)
-            try Launcher.finish(job, within: 60, what: "\(name) sweep", output: out)
+            let job = try Launcher.start(["run", spec], ranks: 3)
+            XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, job.text)
+            kill(job.pid, signal)
+            try job.finish(within: 60, what: "\(name) sweep")
             let status = try f.status(results)
             XCTAssertEqual(status.code, 75, "status tells 'stopped, work remains' whatever mpirun exited with: \(status.line)")
             XCTAssert(status.line.contains("stopped by SIGTERM") || status.line.contains("was killed"), status.line)
@@ -325,16 +322,15 @@ final class SweepFaultTests: XCTestCase {
 
         // A worker signalled alone stops alone; the others finish its run and the sweep.
         let spec = try f.writeSpec("alone", sequences: sequences), results = f.path("alone.h5")
-        let (job, pipe) = try Launcher.start(["run", spec], ranks: 3)
-        let out = Launcher.Output(pipe)
-        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
+        let job = try Launcher.start(["run", spec], ranks: 3)
+        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, job.text)
         let holder = try JSONDecoder().decode(ClaimHolder.self, from: Data(contentsOf: URL(fileURLWithPath: ResultsClaim.path(for: results))))
-        let worker = try XCTUnwrap(Launcher.children(of: job.processIdentifier).last { $0 != holder.pid })
+        let worker = try XCTUnwrap(Launcher.children(of: job.pid).last { $0 != holder.pid })
         kill(worker, SIGTERM)
-        try Launcher.finish(job, within: 120, what: "sweep with one worker stopped", output: out)
-        XCTAssertEqual(job.terminationStatus, 0, out.text)
-        XCTAssert(out.text.contains("takes no more runs"), out.text)
-        XCTAssert(out.text.contains("handed to another worker"), out.text)
+        try job.finish(within: 120, what: "sweep with one worker stopped")
+        XCTAssertEqual(job.status, 0, job.text)
+        XCTAssert(job.text.contains("takes no more runs"), job.text)
+        XCTAssert(job.text.contains("handed to another worker"), job.text)
         SweepFixture.assertSame(reference, try SweepFixture.fingerprint(results), "one worker stopped alone")
     }
 
@@ -354,12 +350,11 @@ final class SweepFaultTests: XCTestCase {
         XCTAssertEqual(try f.status(results).code, 75)
 
         let late = f.path("stop-late")
-        let (job, pipe) = try Launcher.start(["run", spec, "--stop-file", late], ranks: 3)
-        let out = Launcher.Output(pipe)
-        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, out.text)
+        let job = try Launcher.start(["run", spec, "--stop-file", late], ranks: 3)
+        XCTAssert(f.wait(for: results, job: job) { $0.sequencesDone.contains { $0 >= 8000 } }, job.text)
         FileManager.default.createFile(atPath: late, contents: nil)
-        try Launcher.finish(job, within: 60, what: "sweep stopped by its stop file", output: out)
-        XCTAssertEqual(job.terminationStatus, 75, out.text)
+        try job.finish(within: 60, what: "sweep stopped by its stop file")
+        XCTAssertEqual(job.status, 75, job.text)
         let status = try f.status(results)
         XCTAssertEqual(status.code, 75, status.line)
         XCTAssert(status.line.contains("stopped by stop file \(late)"), status.line)

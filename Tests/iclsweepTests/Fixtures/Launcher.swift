@@ -66,7 +66,7 @@ enum Launcher {
     /// Starts `iclsweep ARGS` (under `mpirun -np ranks` when ranks > 0) without waiting.
     /// With `raw`, `args[0]` is the program to run instead of iclsweep.
     static func start(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false,
-                      env extra: [String: String] = [:]) throws -> (Process, Pipe) {
+                      env extra: [String: String] = [:]) throws -> Job {
         let p = Process()
         if raw {
             p.executableURL = URL(fileURLWithPath: args[0])
@@ -85,16 +85,15 @@ enum Launcher {
         p.standardOutput = pipe
         p.standardError = pipe
         try p.run()
-        return (p, pipe)
+        return Job(p, output: Output(pipe), what: args.joined(separator: " "))
     }
 
     /// Runs to completion, with a time limit so a hang fails instead of blocking the suite.
     static func run(_ args: [String], ranks: Int = 0, cwd: URL? = nil, raw: Bool = false,
                     env: [String: String] = [:], timeout: TimeInterval = 300) throws -> Result {
-        let (p, pipe) = try start(args, ranks: ranks, cwd: cwd, raw: raw, env: env)
-        let data = Output(pipe)
-        try finish(p, within: timeout, what: args.joined(separator: " "), output: data)
-        return Result(status: p.terminationStatus, output: data.text)
+        let job = try start(args, ranks: ranks, cwd: cwd, raw: raw, env: env)
+        try job.finish(within: timeout)
+        return Result(status: job.status, output: job.text)
     }
 
     /// Sequences per run that make the sweep `write(sequences)` writes take
@@ -112,17 +111,60 @@ enum Launcher {
         return min(range.upperBound, max(range.lowerBound, Int(scaled) / step * step))
     }
 
-    /// Waits for a started job to end, killing it (and failing) after `timeout` s.
-    static func finish(_ p: Process, within timeout: TimeInterval, what: String, output: Output) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning {
-            for child in children(of: p.processIdentifier) { kill(child, SIGKILL) }
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            throw LauncherError("\(what) did not finish in \(Int(timeout)) s:\n\(output.text)")
+    /// A started job. Not Foundation's `Process` alone: it counts a process
+    /// as running until every process that inherited its exit watch (a socket
+    /// it passes to the child) has exited, so one stray `sleep` a script left
+    /// behind kept `isRunning` true and `waitUntilExit` waiting forever (a CI
+    /// run hung so until its 90 minutes ran out). Here the job has ended once
+    /// its own process has exited (a zombie in /proc counts), whatever it left.
+    final class Job {
+        let process: Process
+        let output: Output
+        let what: String
+        init(_ process: Process, output: Output, what: String) {
+            self.process = process; self.output = output; self.what = what
         }
-        p.waitUntilExit()
+        var pid: Int32 { process.processIdentifier }
+        var text: String { output.text }
+        var isRunning: Bool { process.isRunning && Launcher.exitCode(of: pid) == nil }
+        func terminate() { process.terminate() }
+
+        /// Its exit code, or the signal that ended it (as Foundation's `terminationStatus`).
+        var status: Int32 {
+            if !process.isRunning { return process.terminationStatus }
+            guard let code = Launcher.exitCode(of: pid) else {
+                XCTFail("\(what) has not ended"); return -1
+            }
+            return code & 0x7f == 0 ? (code >> 8) & 0xff : code & 0x7f
+        }
+
+        /// Waits for the job to end, killing it (and failing) after `timeout`
+        /// s; either way what it left behind in its process group is killed
+        /// (and so reaped), and the wait for that is bounded too.
+        func finish(within timeout: TimeInterval, what label: String? = nil) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while isRunning && Date() < deadline { usleep(50_000) }
+            let timedOut = isRunning
+            if timedOut { for d in Launcher.descendants(of: pid) { kill(d, SIGKILL) } }
+            // Foundation gives the job a process group of its own (its pid);
+            // while it has not reaped the job, the pid (and group) is still the job's.
+            if process.isRunning { kill(-pid, SIGKILL) }
+            let grace = Date().addingTimeInterval(10)
+            while process.isRunning && Date() < grace { usleep(20_000) }
+            if timedOut {
+                throw LauncherError("\(label ?? what) did not finish in \(Int(timeout)) s:\n\(text)")
+            }
+        }
+    }
+
+    /// The wait status (waitpid's form) of `pid` once it has exited and is
+    /// not yet reaped; nil while it runs. /proc/PID/stat's field 52.
+    static func exitCode(of pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")  // from field 3, the state
+        guard let state = fields.first, state == "Z" || state == "X", fields.count > 49 else { return nil }
+        return Int32(fields[49].trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Collects a pipe's output on a background thread (so a full pipe never blocks the child).

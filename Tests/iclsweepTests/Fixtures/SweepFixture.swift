@@ -91,10 +91,9 @@ struct SweepFixture {
     /// (non-zero, as it reports the kill). Killing the worker of that run,
     /// with half of it left, leaves it to resume from its checkpoint.
     static func runAndKillAWorker(_ spec: String, results: String, partway: Int = 8000,
-                                  start: (() throws -> (Process, Pipe))? = nil,
+                                  start: (() throws -> Launcher.Job)? = nil,
                                   file: StaticString = #filePath, line: UInt = #line) throws {
-        let (job, pipe) = try start?() ?? Launcher.start(["run", spec], ranks: 3)
-        let output = Launcher.Output(pipe)
+        let job = try start?() ?? Launcher.start(["run", spec], ranks: 3)
         var victim: Int32?
         let deadline = Date().addingTimeInterval(120)
         while victim == nil && job.isRunning && Date() < deadline {
@@ -106,14 +105,14 @@ struct SweepFixture {
                    t.statuses[$0] == .running && t.sequencesDone[$0] >= partway && 2 * t.sequencesDone[$0] <= t.sequencesTotal[$0]
                }),
                checkpoints.count > t.statuses.filter({ $0 == .done }).count {
-                victim = Launcher.descendants(of: job.processIdentifier).first { Launcher.mpiRank(of: $0) == t.ranks[run] }
+                victim = Launcher.descendants(of: job.pid).first { Launcher.mpiRank(of: $0) == t.ranks[run] }
             }
         }
         if victim == nil { job.terminate() }
-        let pid = try XCTUnwrap(victim, "no run was part-way before the sweep ended:\n\(output.text)", file: file, line: line)
+        let pid = try XCTUnwrap(victim, "no run was part-way before the sweep ended:\n\(job.text)", file: file, line: line)
         kill(pid, SIGKILL)
-        job.waitUntilExit()
-        XCTAssertNotEqual(job.terminationStatus, 0, "mpirun reports the killed rank", file: file, line: line)
+        try job.finish(within: 60, what: "the sweep with a killed worker")
+        XCTAssertNotEqual(job.status, 0, "mpirun reports the killed rank", file: file, line: line)
     }
 
     static func assertSame(_ a: [String: [UInt64]], _ b: [String: [UInt64]], _ label: String,
@@ -150,7 +149,7 @@ struct SweepFixture {
 
     /// Waits (up to `timeout` s) until `condition` holds on the results table.
     @discardableResult
-    func wait(for results: String, timeout: TimeInterval = 120, job: Process,
+    func wait(for results: String, timeout: TimeInterval = 120, job: Launcher.Job,
               until condition: (ResultsTable) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while job.isRunning && Date() < deadline {
