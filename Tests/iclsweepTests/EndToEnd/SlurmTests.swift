@@ -108,8 +108,8 @@ final class SlurmTests: XCTestCase {
     }
 
     /// Waits until job `id` has ended, requeues included: its output.
-    func waitForEnd(_ id: String, timeout: TimeInterval = SlurmTests.jobWait) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
+    func waitForEnd(_ id: String) throws -> String {
+        let deadline = Date().addingTimeInterval(Self.jobWait)
         var state = ""
         while Date() < deadline {
             state = try jobField(id, "JobState")
