@@ -126,17 +126,35 @@ enum Launcher {
         }
         var pid: Int32 { process.processIdentifier }
         var text: String { output.text }
-        var isRunning: Bool { process.isRunning && Launcher.exitCode(of: pid) == nil }
+        var isRunning: Bool { ended == nil }
         func terminate() { process.terminate() }
 
         /// Its exit code, or the signal that ended it (as Foundation's `terminationStatus`).
         var status: Int32 {
-            if !process.isRunning { return process.terminationStatus }
-            guard let code = Launcher.exitCode(of: pid) else {
-                XCTFail("\(what) has not ended"); return -1
-            }
-            return code & 0x7f == 0 ? (code >> 8) & 0xff : code & 0x7f
+            guard let code = ended else { XCTFail("\(what) has not ended"); return -1 }
+            return code
         }
+
+        /// How the job ended (exit code or signal, as `terminationStatus`), nil
+        /// while it runs. Kept once seen: Foundation reaps the process some
+        /// time before it clears `isRunning`, and in between /proc has no
+        /// entry for it, so a look at that moment alone could not tell.
+        private var ended: Int32? {
+            lock.lock(); defer { lock.unlock() }
+            if let endedStatus { return endedStatus }
+            if !process.isRunning {
+                endedStatus = process.terminationStatus
+            } else if let code = Launcher.exitCode(of: pid) {  // a zombie not yet reaped
+                endedStatus = code & 0x7f == 0 ? (code >> 8) & 0xff : code & 0x7f
+            } else if !FileManager.default.fileExists(atPath: "/proc/\(pid)") {  // reaped, flag not yet cleared
+                let grace = Date().addingTimeInterval(5)
+                while process.isRunning && Date() < grace { usleep(1_000) }
+                if !process.isRunning { endedStatus = process.terminationStatus }
+            }
+            return endedStatus
+        }
+        private var endedStatus: Int32?
+        private let lock = NSLock()
 
         /// Waits for the job to end, killing it (and failing) after `timeout`
         /// s; either way what it left behind in its process group is killed
@@ -144,7 +162,7 @@ enum Launcher {
         func finish(within timeout: TimeInterval, what label: String? = nil) throws {
             let deadline = Date().addingTimeInterval(timeout)
             while isRunning && Date() < deadline { usleep(50_000) }
-            let timedOut = isRunning
+            let timedOut = isRunning  // a job that ended stays ended (see `ended`)
             if timedOut { for d in Launcher.descendants(of: pid) { kill(d, SIGKILL) } }
             // Foundation gives the job a process group of its own (its pid);
             // while it has not reaped the job, the pid (and group) is still the job's.

@@ -28,4 +28,21 @@ final class LauncherTests: XCTestCase {
         XCTAssertFalse(job.isRunning)
         XCTAssertEqual(job.status, SIGKILL)
     }
+
+    /// Foundation reaps a process a moment before it clears `isRunning`; a
+    /// look in that moment once read "still running" and failed a CI run with
+    /// "did not finish in 30 s" 13 s after the attempt began. Watched without
+    /// pause from start to end, a job that has been seen ending stays ended.
+    func testAJobSeenEndingStaysEnded() throws {
+        var flips = 0
+        for _ in 0..<300 {
+            let job = try Launcher.start(["/bin/true"], raw: true)
+            let deadline = Date().addingTimeInterval(10)
+            while job.isRunning && Date() < deadline {}
+            for _ in 0..<300 where job.isRunning { flips += 1 }
+            XCTAssertEqual(job.status, 0)
+            try job.finish(within: 10)
+        }
+        XCTAssertEqual(flips, 0, "looks that read an ended job as running")
+    }
 }
