@@ -7,7 +7,8 @@
 // operand stays in L1, and rows far apart in memory are prefetched.
 //
 // Every output element is a chain of fused multiply-adds in a fixed order,
-// the same in every lane and in the one-lane reference:
+// the same in every lane, at 16 lanes (AVX-512), 8 (AVX2) and in the
+// one-lane reference:
 //   logits[b, c] = (fma over d = 0, 1, ... of h[b, d] W[d, c], from 0) + bias[c]
 //   dW[d, c]     = dW[d, c] + (fma over b = 0, 1, ... of h[b, d] dl[b, c], from 0)
 //   dbias[c]     = dbias[c] + dl[0, c] + dl[1, c] + ...
@@ -39,14 +40,14 @@ static float chain(const float *a, long ak, const float *b, long ldb, long K) {
     return acc;
 }
 
-// out (M, N) rows i of `ldo`, columns [j0, N) one element at a time, where
+// out (M, N) rows i of `ldo`, one element at a time, where
 // A[i, k] = a[i * ai + k * ak] and Bm[k, j] = b[k * ldb + j]:
 //   bias != NULL: out = chain + bias[j];  bias == NULL: out = out + chain.
 __attribute__((target("fma")))
 static void broadcast1(float *out, long ldo, const float *a, long ai, long ak, const float *b, long ldb,
-                       const float *bias, long M, long j0, long N, long K) {
+                       const float *bias, long M, long N, long K) {
     for (long i = 0; i < M; i++)
-        for (long j = j0; j < N; j++) {
+        for (long j = 0; j < N; j++) {
             float acc = chain(a + i * ai, ak, b + j, ldb, K);
             float *o = out + i * ldo + j;
             *o = bias ? acc + bias[j] : *o + acc;
@@ -134,6 +135,86 @@ static void broadcast16(float *out, long ldo, const float *a, long ai, long ak, 
 #undef BLOCK
 #undef STRIP
 
+// The same at 8 lanes (AVX2 and FMA), for CPUs without AVX-512: the same
+// chains, so the same bits. 16 registers hold ROWS8 x VECS sums, the strip
+// of Bm and the broadcast element of A.
+#define ROWS8 6
+
+static inline __attribute__((always_inline, target("avx2,fma")))
+void block8(int rows, int vecs, float *out, long ldo, const float *a, long ai, long ak,
+            const float *b, long ldb, const float *bias, long K) {
+    __m256 acc[ROWS8][VECS];
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < vecs; v++) acc[i][v] = _mm256_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m256 w[VECS];
+        for (int v = 0; v < vecs; v++) w[v] = _mm256_loadu_ps(b + k * ldb + 8 * v);
+        _mm_prefetch((const char *)(b + k * ldb + AHEAD), _MM_HINT_T0);
+        for (int i = 0; i < rows; i++) {
+            __m256 x = _mm256_set1_ps(a[i * ai + k * ak]);
+            for (int v = 0; v < vecs; v++) acc[i][v] = _mm256_fmadd_ps(x, w[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < vecs; v++) {
+            float *o = out + i * ldo + 8 * v;
+            _mm256_storeu_ps(o, bias ? _mm256_add_ps(acc[i][v], _mm256_loadu_ps(bias + 8 * v))
+                                     : _mm256_add_ps(_mm256_loadu_ps(o), acc[i][v]));
+        }
+}
+
+// The last `cols` (< 8) columns under a mask (lanes past them neither read nor written).
+static inline __attribute__((always_inline, target("avx2,fma")))
+void tail8(int rows, __m256i cols, float *out, long ldo, const float *a, long ai, long ak,
+           const float *b, long ldb, const float *bias, long K) {
+    __m256 acc[ROWS8];
+    for (int i = 0; i < rows; i++) acc[i] = _mm256_setzero_ps();
+    for (long k = 0; k < K; k++) {
+        __m256 w = _mm256_maskload_ps(b + k * ldb, cols);
+        for (int i = 0; i < rows; i++) acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(a[i * ai + k * ak]), w, acc[i]);
+    }
+    for (int i = 0; i < rows; i++) {
+        float *o = out + i * ldo;
+        _mm256_maskstore_ps(o, cols, bias ? _mm256_add_ps(acc[i], _mm256_maskload_ps(bias, cols))
+                                          : _mm256_add_ps(_mm256_maskload_ps(o, cols), acc[i]));
+    }
+}
+
+#define STRIP(vecs)                                                                                  \
+    do {                                                                                             \
+        long i = 0;                                                                                  \
+        for (; i + ROWS8 <= M; i += ROWS8) BLOCK(ROWS8, vecs);                                       \
+        if (i + 4 <= M) { BLOCK(4, vecs); i += 4; }                                                  \
+        if (i + 2 <= M) { BLOCK(2, vecs); i += 2; }                                                  \
+        if (i < M) BLOCK(1, vecs);                                                                   \
+    } while (0)
+#define BLOCK(rows, vecs) \
+    block8(rows, vecs, out + i * ldo + j, ldo, a + i * ai, ai, ak, b + j, ldb, bias ? bias + j : NULL, K)
+
+__attribute__((target("avx2,fma")))
+static void broadcast8(float *out, long ldo, const float *a, long ai, long ak, const float *b, long ldb,
+                       const float *bias, long M, long N, long K) {
+    long j = 0;
+    for (; j + 8 * VECS <= N; j += 8 * VECS) STRIP(VECS);
+    for (; j + 8 <= N; j += 8) STRIP(1);
+    if (j == N) return;
+    const __m256i cols = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(N - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#undef BLOCK
+#define BLOCK(rows, vecs) \
+    tail8(rows, cols, out + i * ldo + j, ldo, a + i * ai, ai, ak, b + j, ldb, bias ? bias + j : NULL, K)
+    STRIP(1);
+}
+#undef BLOCK
+#undef STRIP
+
+// The whole (M, N) output at `lanes` lanes: 16, 8, or one at a time.
+static void broadcast(int lanes, float *out, long ldo, const float *a, long ai, long ak, const float *b, long ldb,
+                      const float *bias, long M, long N, long K) {
+    if (lanes == 16) broadcast16(out, ldo, a, ai, ak, b, ldb, bias, M, N, K);
+    else if (lanes == 8) broadcast8(out, ldo, a, ai, ak, b, ldb, bias, M, N, K);
+    else broadcast1(out, ldo, a, ai, ak, b, ldb, bias, M, N, K);
+}
+
 // dbias[c] += dl[0, c] + dl[1, c] + ... for c in [c0, c1).
 __attribute__((target("avx512f")))
 static void column_sums16(float *dbias, const float *dl, long B, long C, long c0, long c1) {
@@ -142,6 +223,18 @@ static void column_sums16(float *dbias, const float *dl, long B, long C, long c0
         __m512 s = _mm512_loadu_ps(dbias + c);
         for (long b = 0; b < B; b++) s = _mm512_add_ps(s, _mm512_loadu_ps(dl + b * C + c));
         _mm512_storeu_ps(dbias + c, s);
+    }
+    for (; c < c1; c++)
+        for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
+}
+
+__attribute__((target("avx2")))
+static void column_sums8(float *dbias, const float *dl, long B, long C, long c0, long c1) {
+    long c = c0;
+    for (; c + 8 <= c1; c += 8) {
+        __m256 s = _mm256_loadu_ps(dbias + c);
+        for (long b = 0; b < B; b++) s = _mm256_add_ps(s, _mm256_loadu_ps(dl + b * C + c));
+        _mm256_storeu_ps(dbias + c, s);
     }
     for (; c < c1; c++)
         for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
@@ -205,8 +298,7 @@ void iclsweep_unembed_forward(float *logits, const float *h, const float *w, con
 
 void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, const float *w, const float *bias,
                                     long B, long D, long C) {
-    if (lanes == 16) broadcast16(logits, C, h, D, 1, w, C, bias, B, C, D);
-    else broadcast1(logits, C, h, D, 1, w, C, bias, B, 0, C, D);
+    broadcast(lanes, logits, C, h, D, 1, w, C, bias, B, C, D);
 }
 
 void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, float *scratch, long B, long D, long C,
@@ -223,13 +315,9 @@ void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, co
     transpose1(dhT, B, dh, D, B, D);
     for (long k0 = 0; k0 < C; ) {
         const long kb = block_length(C - k0, block);
-        if (lanes == 16) {
-            transpose16(dlT, B, dl + k0, C, B, kb);
-            broadcast16(dhT, B, w + k0, C, 1, dlT, B, NULL, D, B, kb);
-        } else {
-            transpose1(dlT, B, dl + k0, C, B, kb);
-            broadcast1(dhT, B, w + k0, C, 1, dlT, B, NULL, D, 0, B, kb);
-        }
+        if (lanes == 16) transpose16(dlT, B, dl + k0, C, B, kb);
+        else transpose1(dlT, B, dl + k0, C, B, kb);
+        broadcast(lanes, dhT, B, w + k0, C, 1, dlT, B, NULL, D, B, kb);
         k0 += kb;
     }
     transpose1(dh, D, dhT, B, D, B);
@@ -245,22 +333,23 @@ void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, cons
     // each read from memory once for both sums.
     for (long c0 = 0; c0 < C; c0 += CHUNK) {
         const long c1 = c0 + CHUNK < C ? c0 + CHUNK : C;
-        if (lanes == 16) {
-            broadcast16(dw + c0, C, h, 1, D, dl + c0, C, NULL, D, c1 - c0, B);
-            column_sums16(dbias, dl, B, C, c0, c1);
-        } else {
-            broadcast1(dw + c0, C, h, 1, D, dl + c0, C, NULL, D, 0, c1 - c0, B);
+        broadcast(lanes, dw + c0, C, h, 1, D, dl + c0, C, NULL, D, c1 - c0, B);
+        if (lanes == 16) column_sums16(dbias, dl, B, C, c0, c1);
+        else if (lanes == 8) column_sums8(dbias, dl, B, C, c0, c1);
+        else
             for (long c = c0; c < c1; c++)
                 for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
-        }
     }
 }
 
 void iclsweep_unembed_weight_grad_rect(float *dw, const float *dl, const float *h, long B, long D, long C,
                                        long d0, long d1, long c0, long c1) {
+    iclsweep_unembed_weight_grad_rect_lanes(iclsweep_fma_lanes(), dw, dl, h, B, D, C, d0, d1, c0, c1);
+}
+
+void iclsweep_unembed_weight_grad_rect_lanes(int lanes, float *dw, const float *dl, const float *h, long B, long D,
+                                             long C, long d0, long d1, long c0, long c1) {
     if (d1 <= d0 || c1 <= c0) return;
     // A[d, b] = h[b * D + d] from row d0; Bm = dl from column c0; out = dw at (d0, c0)
-    float *out = dw + d0 * C + c0;
-    if (iclsweep_fma_lanes() == 16) broadcast16(out, C, h + d0, 1, D, dl + c0, C, NULL, d1 - d0, c1 - c0, B);
-    else broadcast1(out, C, h + d0, 1, D, dl + c0, C, NULL, d1 - d0, 0, c1 - c0, B);
+    broadcast(lanes, dw + d0 * C + c0, C, h + d0, 1, D, dl + c0, C, NULL, d1 - d0, c1 - c0, B);
 }

@@ -58,8 +58,8 @@ void iclsweep_gelu_backward(float *dinp, const float *dout, const float *inp, lo
 void iclsweep_gelu_forward_lanes(int lanes, float *out, const float *inp, long n);
 void iclsweep_gelu_backward_lanes(int lanes, float *dinp, const float *dout, const float *inp, long n);
 
-// The unembedding's products (unembed.c gives the order of every sum; AVX-512
-// and the one-lane reference give the same bits). Row-major throughout.
+// The unembedding's products (unembed.c gives the order of every sum; AVX-512,
+// AVX2 and the one-lane reference give the same bits). Row-major throughout.
 // Whether they run fast here (AVX-512); otherwise the caller uses OpenBLAS.
 int iclsweep_unembed_kernels(void);
 //   logits (B, C) = h (B, D) @ w (D, C) + bias (C)
@@ -73,11 +73,14 @@ void iclsweep_unembed_input_grad(float *dh, const float *dl, const float *w, flo
 long iclsweep_unembed_scratch(long B, long D);
 //   dw rows [d0, d1) x columns [c0, c1) of (D, C) += h^T @ dl, each element the
 //   chain of iclsweep_unembed_weight_grad (so any cut of dw gives the same bits);
-//   no bias. Runs at any width this CPU has (AVX-512 or the one-lane reference).
+//   no bias. Runs at the widest width this CPU has (AVX-512, AVX2 or the
+//   one-lane reference): a gang's shards build dw so on every CPU.
 void iclsweep_unembed_weight_grad_rect(float *dw, const float *dl, const float *h, long B, long D, long C,
                                        long d0, long d1, long c0, long c1);
-// The same with a given width: 16 (AVX-512) or anything else for the one-lane
-// reference (which needs FMA), for tests. The caller must know the CPU has it.
+// The same with a given width: 16 (AVX-512), 8 (AVX2) or anything else for the
+// one-lane reference (which needs FMA), for tests. The caller must know the CPU has it.
+void iclsweep_unembed_weight_grad_rect_lanes(int lanes, float *dw, const float *dl, const float *h, long B, long D,
+                                             long C, long d0, long d1, long c0, long c1);
 void iclsweep_unembed_forward_lanes(int lanes, float *logits, const float *h, const float *w, const float *bias,
                                     long B, long D, long C);
 void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, const float *dl, const float *h,

@@ -235,14 +235,15 @@ final class KernelsTests: XCTestCase {
     }
 
     /// The unembedding kernels compute, to the bit, the orders unembed.c
-    /// documents, at 16 lanes and in the one-lane reference, with the blocks
-    /// of both kernel sets they follow (320 and 448 classes), over shapes with
-    /// row and column tails and several blocks. The model's layer gives
-    /// OpenBLAS's bits in every shape, from the C kernels where
-    /// `Kernels.unembedInC` admits the shape (it then equals the documented
-    /// order) and from OpenBLAS elsewhere.
+    /// documents, at every width this CPU has (16 lanes, 8, and the one-lane
+    /// reference), with the blocks of both kernel sets they follow (320 and
+    /// 448 classes), over shapes with row and column tails and several
+    /// blocks; so does the weight gradient cut into rectangles, as a gang's
+    /// ranks build it. The model's layer gives OpenBLAS's bits in every
+    /// shape, from the C kernels where `Kernels.unembedInC` admits the shape
+    /// (it then equals the documented order) and from OpenBLAS elsewhere.
     func testUnembedKernelsSumInTheDocumentedOrderAndTheLayerGivesOpenBLASsBits() throws {
-        try XCTSkipUnless(iclsweep_unembed_kernels() != 0, "this CPU has no AVX-512: OpenBLAS does the unembedding")
+        let widths: [Int32] = [1] + (iclsweep_fma_lanes() >= 8 ? [8] : []) + (iclsweep_fma_lanes() == 16 ? [16] : [])
         // OpenBLAS as every command runs it: with more threads it splits the classes differently
         BLAS.forceSingleThread()
         XCTAssertEqual(UnembedReference.blocks(classes: 700, block: 320), [0..<320, 320..<512, 512..<700])
@@ -261,7 +262,7 @@ final class KernelsTests: XCTestCase {
                 let r = UnembedReference(h: h, w: w, bias: bias, dl: dl, dw0: dw0, db0: db0, dh0: dh0,
                                          B: B, D: D, C: C, block: block)
                 reference[block] = r
-                for lanes: Int32 in [16, 1] {
+                for lanes in widths {
                     var out = [Float](repeating: .nan, count: B * C), dwK = dw0, dbK = db0, dhK = dh0
                     iclsweep_unembed_forward_lanes(lanes, &out, h, w, bias, B, D, C)
                     iclsweep_unembed_weight_grad_lanes(lanes, &dwK, &dbK, dl, h, B, D, C)
@@ -271,6 +272,15 @@ final class KernelsTests: XCTestCase {
                     XCTAssertEqual(differingBits(dwK, r.dw), 0, "dW, \(shape)")
                     XCTAssertEqual(differingBits(dbK, r.db), 0, "dbias, \(shape)")
                     XCTAssertEqual(differingBits(dhK, r.dh), 0, "dh, \(shape)")
+                    // dW in rectangles: rows cut in three, classes at 5 and at a third (the gang's cuts are any)
+                    var dwR = dw0
+                    let rowCuts = Set([0, D / 3, D / 2, D]).sorted(), columnCuts = Set([0, min(5, C), C / 3, C]).sorted()
+                    for (d0, d1) in zip(rowCuts, rowCuts.dropFirst()) {
+                        for (c0, c1) in zip(columnCuts, columnCuts.dropFirst()) {
+                            iclsweep_unembed_weight_grad_rect_lanes(lanes, &dwR, dl, h, B, D, C, d0, d1, c0, c1)
+                        }
+                    }
+                    XCTAssertEqual(differingBits(dwR, r.dw), 0, "dW in rectangles, \(shape)")
                 }
             }
             // the layer as the model calls it against OpenBLAS's linear layer
