@@ -215,16 +215,10 @@ static void broadcast(int lanes, float *out, long ldo, const float *a, long ai, 
     else broadcast1(out, ldo, a, ai, ak, b, ldb, bias, M, N, K);
 }
 
-// dbias[c] += dl[0, c] + dl[1, c] + ... for c in [c0, c1).
-__attribute__((target("avx512f")))
-static void column_sums16(float *dbias, const float *dl, long B, long C, long c0, long c1) {
-    long c = c0;
-    for (; c + 16 <= c1; c += 16) {
-        __m512 s = _mm512_loadu_ps(dbias + c);
-        for (long b = 0; b < B; b++) s = _mm512_add_ps(s, _mm512_loadu_ps(dl + b * C + c));
-        _mm512_storeu_ps(dbias + c, s);
-    }
-    for (; c < c1; c++)
+// dbias[c] += dl[0, c] + dl[1, c] + ... for c in [c0, c1): one column at a
+// time, then 8 and 16 columns at once, each finishing with the narrower.
+static void column_sums1(float *dbias, const float *dl, long B, long C, long c0, long c1) {
+    for (long c = c0; c < c1; c++)
         for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
 }
 
@@ -236,8 +230,24 @@ static void column_sums8(float *dbias, const float *dl, long B, long C, long c0,
         for (long b = 0; b < B; b++) s = _mm256_add_ps(s, _mm256_loadu_ps(dl + b * C + c));
         _mm256_storeu_ps(dbias + c, s);
     }
-    for (; c < c1; c++)
-        for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
+    column_sums1(dbias, dl, B, C, c, c1);
+}
+
+__attribute__((target("avx512f")))
+static void column_sums16(float *dbias, const float *dl, long B, long C, long c0, long c1) {
+    long c = c0;
+    for (; c + 16 <= c1; c += 16) {
+        __m512 s = _mm512_loadu_ps(dbias + c);
+        for (long b = 0; b < B; b++) s = _mm512_add_ps(s, _mm512_loadu_ps(dl + b * C + c));
+        _mm512_storeu_ps(dbias + c, s);
+    }
+    column_sums8(dbias, dl, B, C, c, c1);
+}
+
+static void column_sums(int lanes, float *dbias, const float *dl, long B, long C, long c0, long c1) {
+    if (lanes == 16) column_sums16(dbias, dl, B, C, c0, c1);
+    else if (lanes == 8) column_sums8(dbias, dl, B, C, c0, c1);
+    else column_sums1(dbias, dl, B, C, c0, c1);
 }
 
 // Classes in dh's next block when `left` remain, with blocks of `q`.
@@ -334,11 +344,7 @@ void iclsweep_unembed_weight_grad_lanes(int lanes, float *dw, float *dbias, cons
     for (long c0 = 0; c0 < C; c0 += CHUNK) {
         const long c1 = c0 + CHUNK < C ? c0 + CHUNK : C;
         broadcast(lanes, dw + c0, C, h, 1, D, dl + c0, C, NULL, D, c1 - c0, B);
-        if (lanes == 16) column_sums16(dbias, dl, B, C, c0, c1);
-        else if (lanes == 8) column_sums8(dbias, dl, B, C, c0, c1);
-        else
-            for (long c = c0; c < c1; c++)
-                for (long b = 0; b < B; b++) dbias[c] += dl[b * C + c];
+        column_sums(lanes, dbias, dl, B, C, c0, c1);
     }
 }
 
