@@ -116,7 +116,15 @@ public enum Benchmark {
         /// One evaluation point: every applicable evaluator on its
         /// `evalSequences` sequences (forward passes, accuracies, mechanism measures).
         public var evalSeconds: Double
+        /// Trained by a gang: each member's compute per step (seconds; what
+        /// `StepTimes` counts outside exchange, Adam and sampling), in member
+        /// order, so that a member waiting in the exchange can be told from
+        /// a slower one. Empty on one rank.
+        public var memberCompute: [Double] = []
     }
+
+    /// A step's compute: forward, backward and the sums in shard order (all but exchange, Adam and sampling).
+    public static func compute(_ t: StepTimes) -> Double { t.total - t.exchange - t.adam - t.sampling }
 
     /// Training sequences per second over a whole run that evaluates every
     /// `evalInterval` sequences, each evaluation taking `evalSeconds`.
@@ -151,11 +159,12 @@ public enum Benchmark {
         _ = try trainer.evaluate()
         let evalSeconds = Double(DispatchTime.now().uptimeNanoseconds - evalStart) * 1e-9
         try trainer.release()
+        let computes = try gang.map { try $0.comm.allGather(Int64(compute(trainer.times) / Double(steps) * 1e9)) } ?? []
         return Result(parameters: trainer.parameterCount, steps: steps, secondsPerStep: perStep,
                       sequencesPerSecond: Double(config.batch) / perStep, flopsPerStep: flops,
                       gflops: flops / perStep / 1e9, times: trainer.times,
                       work: StepWork(config.model, batch: config.batch, parameters: trainer.parameterCount),
-                      evalSeconds: evalSeconds)
+                      evalSeconds: evalSeconds, memberCompute: computes.map { Double($0) * 1e-9 })
     }
 }
 

@@ -227,7 +227,7 @@ struct Bench: ParsableCommand {
     /// Milliseconds per step: compute (forward, backward), exchange, Adam, sampling, the whole step.
     func stepSplit(_ r: Benchmark.Result) -> [Double] {
         let t = r.times, n = Double(r.steps)
-        return [t.total - t.exchange - t.adam - t.sampling, t.exchange, t.adam, t.sampling, t.total].map { 1000 * $0 / n }
+        return [Benchmark.compute(t), t.exchange, t.adam, t.sampling, t.total].map { 1000 * $0 / n }
     }
 
     // MARK: - One run on several ranks
@@ -273,6 +273,9 @@ struct Bench: ParsableCommand {
             print(String(format: "  %@ %15.3f %17.3f %19.3f", name.padding(toLength: 16, withPad: " ", startingAt: 0),
                          columns[0][i], columns[1][i], columns[2][i]))
         }
+        // rank 0's exchange is mostly waiting at the fences for the slowest member
+        print("  compute of each of the \(R) ranks (ms): "
+              + together.memberCompute.map { String(format: "%.3f", 1000 * $0) }.joined(separator: ", "))
         let rate = { (r: Benchmark.Result) in
             Benchmark.runRate(trainingRate: r.sequencesPerSecond, evalSeconds: r.evalSeconds, evalInterval: evalInterval)
         }
