@@ -11,7 +11,8 @@ struct Bench: ParsableCommand {
         abstract: "Measure this core's limits and training throughput per phase, on one core (and on R ranks under mpirun -np R).",
         discussion: "Pin it to one core for figures you compare: taskset -c 1 iclsweep bench. "
             + "Under `taskset -c 0,1 mpirun -np 2 --bind-to core iclsweep bench`, each configuration is also trained by both ranks "
-            + "together (training.shards at least 2), alternating with rank 0 alone, and the speed-up and each step's split are printed.")
+            + "together (training.shards at least 2), alternating with rank 0 alone and with both ranks each training alone at once "
+            + "(what the cores give without a gang, the ceiling of its speed-up); the speed-up, its share of that ceiling and each step's split are printed.")
 
     @Option(help: "Seconds of timed training per configuration.") var seconds = 8.0
     @Option(help: "Class counts to measure.") var classes: [Int] = [12_800, 1_600]
@@ -235,9 +236,12 @@ struct Bench: ParsableCommand {
     /// A configuration on the gang's R ranks (started by `mpirun -np R`), with
     /// its shards (at least R): first on this rank alone with 1 shard (today's
     /// step, the roofline above) and with those shards (the same bits as on R
-    /// ranks), the others waiting; then on all R ranks. Prints the speed-ups
-    /// and each step's split: compute, exchange (gradients sent and added in
-    /// shard order, parameters gathered), Adam, sampling.
+    /// ranks), the others waiting; then on all R ranks; then on every rank
+    /// alone at once (what R cores give at all, the ceiling of the
+    /// speed-up). Prints the speed-ups, the share of that ceiling the gang
+    /// reaches, each step's split (compute, exchange: gradients sent and
+    /// added in shard order, parameters gathered; Adam; sampling) and each
+    /// rank's compute.
     func measureOnRanks(title: String, _ config: RunConfig, gang: MPIGang, _ limits: Limits) throws {
         let R = gang.size
         var sharded = config
@@ -253,17 +257,25 @@ struct Bench: ParsableCommand {
         report(title: title + ", 1 rank, 1 shard", whole, one, limits)
         // alternately alone and together, so that a machine whose speed drifts (a shared VM) moves both alike
         var pairs: [(alone: Benchmark.Result, together: Benchmark.Result)] = []
+        var ceilings: [Double] = []  // per round: R independent processes at once over rank 0 alone
         for _ in 0..<rounds {
             let alone = try Benchmark.training(sharded, seconds: seconds)
             try gang.comm.barrierSleeping()
             pairs.append((alone, try Benchmark.training(sharded, seconds: seconds, gang: gang)))
+            let rates = try Self.trainSideBySide(sharded, seconds: seconds, gang: gang)
+            ceilings.append(rates.reduce(0, +) / alone.sequencesPerSecond)
         }
         let S = sharded.shardCount
         let ratios = pairs.map { $0.together.sequencesPerSecond / $0.alone.sequencesPerSecond }
         let median = ratios.sorted()[ratios.count / 2]
         let (alone, together) = pairs[ratios.firstIndex(of: median)!]
+        let list = { (xs: [Double]) in xs.map { String(format: "%.2f", $0) }.joined(separator: ", ") }
         print(String(format: "  on %d ranks, %d shards: %.2fx 1 rank with %d shards (median of %d rounds: %@)",
-                     R, S, median, S, rounds, ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+                     R, S, median, S, rounds, list(ratios)))
+        // what R cores give at all: each rank trains the same run on its own, all at once
+        let shares = zip(ratios, ceilings).map { $0 / $1 }
+        print(String(format: "  %d independent processes at once (no gang): %.2fx 1 alone (median; rounds: %@); the gang reaches %.0f%% of that (median; rounds: %@)",
+                     R, ceilings.sorted()[ceilings.count / 2], list(ceilings), 100 * shares.sorted()[shares.count / 2], list(shares)))
         print(String(format: "  median round: %.0f sequences/s on %d ranks, %.0f/s on 1 rank with %d shards; 1 rank with 1 shard: %.0f/s (%.2fx)",
                      together.sequencesPerSecond, R, alone.sequencesPerSecond, S, one.sequencesPerSecond,
                      together.sequencesPerSecond / one.sequencesPerSecond))
@@ -284,6 +296,17 @@ struct Bench: ParsableCommand {
                      rate(together) / rate(alone)))
     }
 
+    /// Every member of `gang` trains `config` on its own, all starting
+    /// together (no gang: R independent runs, as a sweep's workers): what R
+    /// cores of this machine give at all, the ceiling of a gang's speed-up.
+    /// - Returns: every member's sequences/s, in member order.
+    static func trainSideBySide(_ config: RunConfig, seconds: Double, gang: MPIGang) throws -> [Double] {
+        try gang.comm.barrierSleeping()
+        let mine = try Benchmark.training(config, seconds: seconds)
+        try gang.comm.barrierSleeping()  // the first done waits asleep, off the other cores
+        return try gang.comm.allGather(Int64(mine.sequencesPerSecond * 1000)).map { Double($0) / 1000 }
+    }
+
     /// Ranks 1... of `mpirun -np R iclsweep bench`: each configuration rank 0
     /// sends, trained with it once it has measured alone.
     func followMeasurements(_ gang: MPIGang) throws {
@@ -294,6 +317,7 @@ struct Bench: ParsableCommand {
             for _ in 0..<rounds {
                 try gang.comm.barrierSleeping()
                 _ = try Benchmark.training(config, seconds: seconds, gang: gang)
+                _ = try Self.trainSideBySide(config, seconds: seconds, gang: gang)
             }
         }
     }

@@ -95,6 +95,42 @@ final class BenchmarkTests: XCTestCase {
         }
     }
 
+    /// Under `mpirun -np 2`: each round's speed-up of the gang over rank 0
+    /// alone, what two independent processes at once give (the ceiling) and
+    /// the gang's share of it, which is the one over the other round by
+    /// round; and both ranks' compute per step.
+    func testOnTwoRanksTheSpeedUpItsCeilingAndEachRanksCompute() throws {
+        let r = try Launcher.run(["bench", "--seconds", "0.3", "--classes", "64", "--eval-sequences", "20",
+                                  "--rounds", "3", "--shards", "2"], ranks: 2, timeout: 240)
+        XCTAssertEqual(r.status, 0, r.output)
+        /// The numbers on the line that holds `prefix`, after it.
+        func numbers(after prefix: String) throws -> [Double] {
+            let line = try XCTUnwrap(r.output.split(separator: "\n").first { $0.contains(prefix) }, prefix + "\n" + r.output)
+            return line[line.range(of: prefix)!.upperBound...]
+                .split(whereSeparator: { !"0123456789.".contains($0) }).compactMap { Double($0) }
+        }
+        // "on 2 ranks, 2 shards: M x 1 rank with 2 shards (median of 3 rounds: a, b, c)"
+        let speedUp = try numbers(after: "on 2 ranks, 2 shards: ")
+        XCTAssertEqual(speedUp.count, 1 + 2 + 1 + 3, r.output)  // M, "1 rank with 2", "3 rounds", a, b, c
+        let ratios = Array(speedUp.suffix(3))
+        XCTAssertEqual(speedUp[0], ratios.sorted()[1], r.output)
+        // "2 independent processes at once (no gang): C x 1 alone (median; rounds: c1, c2, c3); the gang reaches P% of that (median; rounds: s1, s2, s3)"
+        let ceiling = try numbers(after: "2 independent processes at once (no gang): ")
+        XCTAssertEqual(ceiling.count, 1 + 1 + 3 + 1 + 3, r.output)  // C, "1 alone", c1-c3, P, s1-s3
+        let ceilings = Array(ceiling[2..<5]), shares = Array(ceiling[6..<9])
+        XCTAssertEqual(ceiling[0], ceilings.sorted()[1], r.output)
+        XCTAssertEqual(ceiling[5], (100 * shares.sorted()[1]).rounded(), accuracy: 1.01, r.output)
+        for i in 0..<3 {
+            XCTAssertGreaterThan(ceilings[i], 0.5, r.output)  // two processes together do at least half of one alone's work
+            // each printed to 2 decimals: the quotient of the rounded figures within what the roundings allow
+            let slack = 0.005 + 0.005 / ceilings[i] + ratios[i] * 0.005 / (ceilings[i] * (ceilings[i] - 0.005)) + 1e-9
+            XCTAssertEqual(shares[i], ratios[i] / ceilings[i], accuracy: slack, r.output)
+        }
+        let computes = try numbers(after: "compute of each of the 2 ranks (ms): ")
+        XCTAssertEqual(computes.count, 2, r.output)
+        XCTAssert(computes.allSatisfy { $0 > 0 }, r.output)
+    }
+
     /// The rate over a run: an interval of training at the training rate, then one evaluation.
     func testRunRateCountsOneEvaluationPerInterval() {
         XCTAssertEqual(Benchmark.runRate(trainingRate: 10_000, evalSeconds: 1, evalInterval: 100_000),
