@@ -255,7 +255,7 @@ struct Bench: ParsableCommand {
         whole.ranks = nil
         let one = try Benchmark.training(whole, seconds: seconds)
         report(title: title + ", 1 rank, 1 shard", whole, one, limits)
-        // alternately alone and together, so that a machine whose speed drifts (a shared VM) moves both alike
+        // alone, together, side by side in turn, so that a machine whose speed drifts (a shared VM) moves all alike
         var pairs: [(alone: Benchmark.Result, together: Benchmark.Result)] = []
         var ceilings: [Double] = []  // per round: R independent processes at once over rank 0 alone
         for _ in 0..<rounds {
@@ -308,7 +308,7 @@ struct Bench: ParsableCommand {
     }
 
     /// Ranks 1... of `mpirun -np R iclsweep bench`: each configuration rank 0
-    /// sends, trained with it once it has measured alone.
+    /// sends, trained with it once it has measured alone, then side by side.
     func followMeasurements(_ gang: MPIGang) throws {
         try gang.comm.barrierSleeping()
         let count = try gang.comm.broadcast(Int64(0))
