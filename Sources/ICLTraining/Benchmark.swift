@@ -126,6 +126,16 @@ public enum Benchmark {
     /// A step's compute: forward, backward and the sums in shard order (all but exchange, Adam and sampling).
     public static func compute(_ t: StepTimes) -> Double { t.total - t.exchange - t.adam - t.sampling }
 
+    /// The shortest a step could take on this core by its own figures: every
+    /// matrix product at the sgemm peak (GFLOP/s) and Adam, which streams the
+    /// parameters, both moments and the gradient through memory, as long as it
+    /// took (seconds per step); nothing else (attention, softmax, norms,
+    /// sampling) costing anything. The FMA-peak share a configuration can
+    /// reach here is at most its products' FLOPs over this time.
+    public static func boundSeconds(flopsPerStep: Double, sgemmGflops: Double, adamSeconds: Double) -> Double {
+        flopsPerStep / (sgemmGflops * 1e9) + adamSeconds
+    }
+
     /// Training sequences per second over a whole run that evaluates every
     /// `evalInterval` sequences, each evaluation taking `evalSeconds`.
     public static func runRate(trainingRate: Double, evalSeconds: Double, evalInterval: Int) -> Double {

@@ -156,8 +156,12 @@ struct Bench: ParsableCommand {
                      1000 * r.secondsPerStep))
         print(String(format: "  products    %.3g FLOPs per step -> %.1f GFLOP/s over the whole step, %.0f%% of the FMA peak",
                      r.flopsPerStep, r.gflops, 100 * r.gflops / limits.fma))
-        print("  phase              ms/step   share   achieved        held against")
         let t = r.times, w = r.work, steps = Double(r.steps), total = t.total
+        let bound = Benchmark.boundSeconds(flopsPerStep: r.flopsPerStep, sgemmGflops: limits.sgemm, adamSeconds: t.adam / steps)
+        print(String(format: "  bound       %.3f ms/step with every product at the sgemm peak and Adam as here: "
+                     + "%.0f%% of the FMA peak at most; this step takes %.2fx that",
+                     1000 * bound, 100 * r.flopsPerStep / bound / 1e9 / limits.fma, r.secondsPerStep / bound))
+        print("  phase              ms/step   share   achieved        held against")
         func row(_ name: String, _ seconds: Double, flops: Double? = nil, bytes: Double? = nil) {
             let perStep = seconds / steps
             var line = String(format: "  %@ %7.3f  %5.1f%%", name.padding(toLength: 16, withPad: " ", startingAt: 0),

@@ -35,6 +35,22 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertGreaterThan(evaluation, 0)
         XCTAssertGreaterThan(overRun, 0)
         XCTAssertLessThan(overRun, training, "evaluation takes time out of a run")
+        // the bound: every product at the sgemm peak plus Adam's own time, and the step against it
+        let fma = try XCTUnwrap(number(#"core\): [0-9.]+ GFLOP/s"#), r.output)
+        let sgemm = try XCTUnwrap(number(#"thread\): +[0-9.]+ GFLOP/s"#), r.output)
+        let flops = try XCTUnwrap(number(#"products +[0-9.e+]+ FLOPs per step"#), r.output)
+        let step = try XCTUnwrap(number(#"steps, [0-9.]+ ms/step"#), r.output)
+        let adam = try XCTUnwrap(number(#"adam +[0-9.]+ "#), r.output)
+        let bound = try XCTUnwrap(number(#"bound +[0-9.]+ ms/step with every product at the sgemm peak and Adam as here: "#),
+                                  r.output)
+        let share = try XCTUnwrap(number(#"Adam as here: [0-9]+"#), r.output)
+        let times = try XCTUnwrap(number(#"this step takes [0-9.]+"#), r.output)
+        // (each figure as printed: FLOPs to 3 digits, bound to 0.001 ms, the step to 0.01 ms, shares to 1%)
+        XCTAssertEqual(bound, flops / sgemm / 1e6 + adam, accuracy: 0.006 * bound + 0.002, r.output)
+        XCTAssertEqual(share, 100 * flops / (bound / 1000) / 1e9 / fma,
+                       accuracy: share * (0.0005 / bound + 0.006) + 0.6, r.output)
+        XCTAssertEqual(times, step / bound, accuracy: times * (0.005 / step + 0.0005 / bound) + 0.006, r.output)
+        XCTAssertGreaterThan(times, 1, "100 classes: products far from the sgemm peak, and more than products and Adam")
         if Benchmark.vectorLanes >= 8 {
             XCTAssert(r.output.contains("FMA peak (register-only loop, 8 lanes, 1 core):"), r.output)
             XCTAssert(r.output.contains("(--simd-lanes 8)"), r.output)
