@@ -94,10 +94,11 @@ void iclsweep_unembed_input_grad_lanes(int lanes, float *dh, const float *dl, co
 void iclsweep_attention_forward(float *out, float *probs, const float *qkv, long B, long T, long D, long H);
 void iclsweep_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,
                                  long B, long T, long D, long H);
-// Whether the forward's exponentials run 8 at a time (AVX2 and FMA, and they
-// give this C library's expf to the bit); otherwise expf, one at a time.
-int iclsweep_attention_vector_exp(void);
-// x[i] = expf(x[i]) for i in [0, n), as the forward takes its exponentials.
-void iclsweep_attention_exp(float *x, long n);
+
+// expf for many floats (expf.c): x[i] = expf(x[i]) for i in [0, n), the C
+// library's bits; iclsweep_expf_vector: whether that runs 8 at a time here
+// (AVX2 and FMA, and a check against expf passed), else one at a time.
+void iclsweep_expf(float *x, long n);
+int iclsweep_expf_vector(void);
 
 #endif

@@ -343,7 +343,7 @@ final class KernelsTests: XCTestCase {
         for u in stride(from: UInt32(0x8000_0000), to: 0xbf00_0000, by: 1021) { inputs.append(Float(bitPattern: u)) }  // (-0.5, -0]
         inputs += [.infinity, -.infinity, .nan, 88, -88, 88.72283, -103.97208, -103.27892, -87.99999, 0, -0]
         var out = inputs
-        iclsweep_attention_exp(&out, inputs.count)
+        iclsweep_expf(&out, inputs.count)
         var differing = 0
         for (x, y) in zip(inputs, out) where !(y.bitPattern == Foundation.exp(x).bitPattern || (y.isNaN && x.isNaN)) {
             if differing < 5 { XCTFail("exp(\(x)): \(y), expf \(Foundation.exp(x))") }
@@ -352,7 +352,7 @@ final class KernelsTests: XCTestCase {
         XCTAssertEqual(differing, 0, "of \(inputs.count)")
         #if arch(x86_64)
         if iclsweep_fma_lanes() >= 8 {
-            XCTAssertEqual(iclsweep_attention_vector_exp(), 1, "AVX2 and FMA, yet the vector exponentials differ from expf")
+            XCTAssertEqual(iclsweep_expf_vector(), 1, "AVX2 and FMA, yet the vector exponentials differ from expf")
         }
         #endif
     }
