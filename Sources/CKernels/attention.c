@@ -19,6 +19,7 @@ static inline float swift_max(float a, float b) { return b >= a ? b : a; }
 
 #define INLINE static inline __attribute__((always_inline))
 #define KEYS 8   // the dot products of one query with 8 keys at once, one key per lane
+#define EXP_BUFFER 16384   // floats (64 KiB of stack): a sequence's shifted scores, if they fit
 
 // m^T for one head: mt[i * TP + s] = m[s][i] for the head's T rows of m
 // (row stride `ld`), zero for s in T..<TP, so that element i of 8 keys'
@@ -54,12 +55,15 @@ INLINE void dots_by_key(float *restrict dots, const float *restrict a, const flo
 // The forward takes a sequence in three passes, so that the exponentials of
 // all its heads' rows (H T (T + 1) / 2 of them) run as one vector pass:
 // scores, their maxima and the shifted scores; the exponentials; then each
-// row's sum, normalisation and weighted sum of values.
+// row's sum, normalisation and weighted sum of values. A sequence whose
+// shifted scores do not fit EXP_BUFFER (hundreds of tokens) takes its
+// exponentials a row at a time, in place: the same values.
 INLINE void forward_hd(float *restrict out, float *restrict probs, const float *restrict qkv,
                        long B, long T, long D, long H, const long hd) {
     const long D3 = 3 * D, TP = (T + KEYS - 1) / KEYS * KEYS, causal = T * (T + 1) / 2;
+    const int whole = H * causal <= EXP_BUFFER;
     const float scale = 1 / sqrtf((float)hd);
-    float kt[hd * TP], dots[TP], shifted[H * causal];
+    float kt[hd * TP], dots[TP], shifted[EXP_BUFFER];
     for (long b = 0; b < B; b++) {
         float *x = shifted;  // row t of head h at h causal + t (t + 1) / 2
         for (long h = 0; h < H; h++) {
@@ -73,17 +77,25 @@ INLINE void forward_hd(float *restrict out, float *restrict probs, const float *
                     row[s] = dots[s] * scale;
                     max_score = swift_max(max_score, row[s]);
                 }
-                for (long s = 0; s <= t; s++) *x++ = row[s] - max_score;
+                if (whole) {
+                    for (long s = 0; s <= t; s++) *x++ = row[s] - max_score;
+                } else {
+                    for (long s = 0; s <= t; s++) row[s] = row[s] - max_score;
+                    iclsweep_expf(row, t + 1);
+                }
             }
         }
-        iclsweep_expf(shifted, H * causal);
+        if (whole) iclsweep_expf(shifted, H * causal);
         x = shifted;
         for (long h = 0; h < H; h++) {
             float *P = probs + (b * H + h) * T * T;
             for (long t = 0; t < T; t++) {
                 float *row = P + t * T;
                 float sum = 0;
-                for (long s = 0; s <= t; s++) { row[s] = *x++; sum += row[s]; }
+                for (long s = 0; s <= t; s++) {
+                    if (whole) row[s] = *x++;
+                    sum += row[s];
+                }
                 const float inv = 1 / sum;
                 for (long s = 0; s <= t; s++) row[s] *= inv;
                 for (long s = t + 1; s < T; s++) row[s] = 0;  // masked
