@@ -129,24 +129,40 @@ package enum Layers {
 
     static let layerNormEps = 1e-5
 
+    /// Rows of 4 at a time for LayerNorm's sums: lane j of a SIMD4 sums row
+    /// `rows.lowerBound + j` in that row's own order, so the four chains of
+    /// adds overlap instead of each waiting on the last, and every row gets
+    /// the bits of the one-row loop. Lanes past the last row repeat it and
+    /// are dropped.
+    @inline(__always)
+    static func rowGroup<T>(_ base: UnsafePointer<T>, _ rows: Range<Int>, _ C: Int)
+        -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+        let last = rows.upperBound - 1, n = rows.lowerBound
+        return (base + n * C, base + min(n + 1, last) * C, base + min(n + 2, last) * C, base + min(n + 3, last) * C)
+    }
+
     /// out (N, C), mean (N), rstd (N), inp (N, C), gain (C), bias (C)
     static func layerNormForward<T: ModelScalar>(
         _ out: UnsafeMutablePointer<T>, _ mean: UnsafeMutablePointer<T>, _ rstd: UnsafeMutablePointer<T>,
         _ inp: UnsafePointer<T>, _ gain: UnsafePointer<T>, _ bias: UnsafePointer<T>, N: Int, C: Int
     ) {
-        let eps = T(layerNormEps)
-        for n in 0..<N {
-            let x = inp + n * C, y = out + n * C
-            var m: T = 0
-            for i in 0..<C { m += x[i] }
-            m /= T(C)
-            var v: T = 0
-            for i in 0..<C { let d = x[i] - m; v += d * d }
-            v /= T(C)
+        let eps = SIMD4<T>(repeating: T(layerNormEps)), width = SIMD4<T>(repeating: T(C))
+        for n0 in stride(from: 0, to: N, by: 4) {
+            let rows = n0 ..< min(N, n0 + 4)
+            let (x0, x1, x2, x3) = rowGroup(inp, rows, C)
+            var m = SIMD4<T>(repeating: 0)
+            for i in 0..<C { m += SIMD4(x0[i], x1[i], x2[i], x3[i]) }
+            m /= width
+            var v = SIMD4<T>(repeating: 0)
+            for i in 0..<C { let d = SIMD4(x0[i], x1[i], x2[i], x3[i]) - m; v += d * d }
+            v /= width
             let r = 1 / (v + eps).squareRoot()
-            for i in 0..<C { y[i] = (x[i] - m) * r * gain[i] + bias[i] }
-            mean[n] = m
-            rstd[n] = r
+            for (j, n) in rows.enumerated() {
+                let x = inp + n * C, y = out + n * C, mj = m[j], rj = r[j]
+                for i in 0..<C { y[i] = (x[i] - mj) * rj * gain[i] + bias[i] }
+                mean[n] = mj
+                rstd[n] = rj
+            }
         }
     }
 
@@ -156,24 +172,31 @@ package enum Layers {
         _ dout: UnsafePointer<T>, _ inp: UnsafePointer<T>, _ mean: UnsafePointer<T>, _ rstd: UnsafePointer<T>,
         _ gain: UnsafePointer<T>, N: Int, C: Int
     ) {
-        for n in 0..<N {
-            let x = inp + n * C, dy = dout + n * C, dx = dinp + n * C
-            let m = mean[n], r = rstd[n]
+        let width = SIMD4<T>(repeating: T(C))
+        for n0 in stride(from: 0, to: N, by: 4) {
+            let rows = n0 ..< min(N, n0 + 4), last = rows.upperBound - 1
+            let (x0, x1, x2, x3) = rowGroup(inp, rows, C), (y0, y1, y2, y3) = rowGroup(dout, rows, C)
+            let m = SIMD4(mean[n0], mean[min(n0 + 1, last)], mean[min(n0 + 2, last)], mean[min(n0 + 3, last)])
+            let r = SIMD4(rstd[n0], rstd[min(n0 + 1, last)], rstd[min(n0 + 2, last)], rstd[min(n0 + 3, last)])
             // dxhat = dy * gain; dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-            var meanD: T = 0, meanDX: T = 0
+            var meanD = SIMD4<T>(repeating: 0), meanDX = SIMD4<T>(repeating: 0)
             for i in 0..<C {
-                let xhat = (x[i] - m) * r
-                let dxhat = dy[i] * gain[i]
+                let xhat = (SIMD4(x0[i], x1[i], x2[i], x3[i]) - m) * r
+                let dxhat = SIMD4(y0[i], y1[i], y2[i], y3[i]) * gain[i]
                 meanD += dxhat
                 meanDX += dxhat * xhat
-                dgain[i] += dy[i] * xhat
-                dbias[i] += dy[i]
             }
-            meanD /= T(C)
-            meanDX /= T(C)
-            for i in 0..<C {
-                let xhat = (x[i] - m) * r
-                dx[i] += r * (dy[i] * gain[i] - meanD - xhat * meanDX)
+            meanD /= width
+            meanDX /= width
+            for (j, n) in rows.enumerated() {  // the rows in order: dgain and dbias add them as the one-row loop did
+                let x = inp + n * C, dy = dout + n * C, dx = dinp + n * C
+                let mj = m[j], rj = r[j], dj = meanD[j], dxj = meanDX[j]
+                for i in 0..<C {
+                    let xhat = (x[i] - mj) * rj
+                    dgain[i] += dy[i] * xhat
+                    dbias[i] += dy[i]
+                    dx[i] += rj * (dy[i] * gain[i] - dj - xhat * dxj)
+                }
             }
         }
     }

@@ -4,7 +4,7 @@ import ICLSupport
 
 /// The number type a model computes in: `Float` for training, `Double` for
 /// the finite-difference gradient check.
-public protocol ModelScalar: BinaryFloatingPoint, H5Element {
+public protocol ModelScalar: BinaryFloatingPoint, SIMDScalar, Codable, H5Element {
     /// Row-major `C = alpha op(A) op(B) + beta C` (cblas_sgemm / cblas_dgemm).
     static func gemm(transA: Bool, transB: Bool, M: Int, N: Int, K: Int, alpha: Self,
                      A: UnsafePointer<Self>, lda: Int, B: UnsafePointer<Self>, ldb: Int,
