@@ -135,10 +135,9 @@ package enum Layers {
     /// the bits of the one-row loop. Lanes past the last row repeat it and
     /// are dropped.
     @inline(__always)
-    static func rowGroup<T>(_ base: UnsafePointer<T>, _ rows: Range<Int>, _ C: Int)
-        -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
-        let last = rows.upperBound - 1, n = rows.lowerBound
-        return (base + n * C, base + min(n + 1, last) * C, base + min(n + 2, last) * C, base + min(n + 3, last) * C)
+    static func laneRows(_ rows: Range<Int>) -> (Int, Int, Int, Int) {
+        let n = rows.lowerBound, last = rows.upperBound - 1
+        return (n, min(n + 1, last), min(n + 2, last), min(n + 3, last))
     }
 
     /// out (N, C), mean (N), rstd (N), inp (N, C), gain (C), bias (C)
@@ -149,7 +148,8 @@ package enum Layers {
         let eps = SIMD4<T>(repeating: T(layerNormEps)), width = SIMD4<T>(repeating: T(C))
         for n0 in stride(from: 0, to: N, by: 4) {
             let rows = n0 ..< min(N, n0 + 4)
-            let (x0, x1, x2, x3) = rowGroup(inp, rows, C)
+            let (r0, r1, r2, r3) = laneRows(rows)
+            let x0 = inp + r0 * C, x1 = inp + r1 * C, x2 = inp + r2 * C, x3 = inp + r3 * C
             var m = SIMD4<T>(repeating: 0)
             for i in 0..<C { m += SIMD4(x0[i], x1[i], x2[i], x3[i]) }
             m /= width
@@ -174,10 +174,10 @@ package enum Layers {
     ) {
         let width = SIMD4<T>(repeating: T(C))
         for n0 in stride(from: 0, to: N, by: 4) {
-            let rows = n0 ..< min(N, n0 + 4), last = rows.upperBound - 1
-            let (x0, x1, x2, x3) = rowGroup(inp, rows, C), (y0, y1, y2, y3) = rowGroup(dout, rows, C)
-            let m = SIMD4(mean[n0], mean[min(n0 + 1, last)], mean[min(n0 + 2, last)], mean[min(n0 + 3, last)])
-            let r = SIMD4(rstd[n0], rstd[min(n0 + 1, last)], rstd[min(n0 + 2, last)], rstd[min(n0 + 3, last)])
+            let rows = n0 ..< min(N, n0 + 4), (r0, r1, r2, r3) = laneRows(rows)
+            let x0 = inp + r0 * C, x1 = inp + r1 * C, x2 = inp + r2 * C, x3 = inp + r3 * C
+            let y0 = dout + r0 * C, y1 = dout + r1 * C, y2 = dout + r2 * C, y3 = dout + r3 * C
+            let m = SIMD4(mean[r0], mean[r1], mean[r2], mean[r3]), r = SIMD4(rstd[r0], rstd[r1], rstd[r2], rstd[r3])
             // dxhat = dy * gain; dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
             var meanD = SIMD4<T>(repeating: 0), meanDX = SIMD4<T>(repeating: 0)
             for i in 0..<C {
